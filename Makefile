@@ -1,0 +1,44 @@
+# Everything a fresh Linux machine with Python 3.10+ needs: `make demo`, `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: demo test lint format proto bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade "pip>=24,<27"
+
+# one stamp per set of extras, remade when pyproject.toml changes
+$(VENV)/.edge: pyproject.toml | $(BIN)/python
+	$(PIP) install -e ".[edge]"
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(PIP) install -e ".[edge,dev]"
+	touch $@ $(VENV)/.edge
+
+demo: $(VENV)/.edge
+	$(BIN)/retail-edge demo --out demo-output
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+proto: $(VENV)/.dev
+	$(BIN)/python proto/generate.py
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/edge_pipeline.py
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

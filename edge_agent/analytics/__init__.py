@@ -1,0 +1,1 @@
+"""Zones, counting lines and heatmaps: pure decision logic on image points and timestamps."""

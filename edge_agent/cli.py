@@ -1,0 +1,129 @@
+"""``retail-edge``: the store-side agent's command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edge_agent.config import AgentConfig, ConfigError, load_agent_config, parse_agent_config
+from edge_agent.demo import CREDIT, DemoInputError, find_demo_clip
+from edge_agent.detect import DetectorError
+from edge_agent.ingest.video_source import SourceError
+from edge_agent.pipeline.analyze import analyze_video
+from edge_agent.store import StoreError
+
+app = typer.Typer(help="Store-side shopper analytics agent.", no_args_is_help=True, add_completion=False)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def demo_config() -> AgentConfig:
+    """The embedded defaults used by ``make demo``."""
+    text = (resources.files("edge_agent.config") / "demo.yaml").read_text(encoding="utf-8")
+    return parse_agent_config(text, "<embedded demo.yaml>")
+
+
+def _load(config: Path | None) -> AgentConfig:
+    if config is None:
+        return AgentConfig(store_id="local")
+    return load_agent_config(config)
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def analyze(
+    video: Annotated[Path, typer.Argument(help="recorded video file (anything OpenCV/FFmpeg decodes)")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="agent YAML (zones, lines, detector)")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder for store.db, report.json, heatmap.png")] = Path(
+        "analysis"
+    ),
+    annotate: Annotated[Path | None, typer.Option(help="also write an annotated video (.mp4) here")] = None,
+    camera: Annotated[str | None, typer.Option(help="camera of the config whose zones apply (default: first)")] = None,
+    demo: Annotated[bool, typer.Option(help="use the embedded demo configuration")] = False,
+    start_time: Annotated[
+        datetime | None,
+        typer.Option(help="wall-clock time of the video's first frame (default: file time minus duration)"),
+    ] = None,
+) -> None:
+    """Run the vision pipeline over one recorded video and write the results to a folder."""
+    try:
+        cfg = demo_config() if demo else _load(config)
+        result = analyze_video(
+            video,
+            cfg,
+            out,
+            camera_id=camera,
+            annotate=annotate,
+            start_time=start_time.timestamp() if start_time else None,
+        )
+    except ConfigError as e:
+        raise _fail(str(e), 2) from e
+    except (SourceError, DetectorError, StoreError, ValueError, OSError) as e:
+        raise _fail(str(e)) from e
+    r = result.report
+    typer.echo(f"{r['visitors']} visitor(s) in {r['video']['duration_s']} s of video ({result.fps:.1f} frames/s)")
+    for zid, z in r["zones"].items():
+        typer.echo(f"  zone {zid}: {z['entries']} entries, mean dwell {z['dwell_mean_s']} s")
+    for lid, c in r["lines"].items():
+        typer.echo(f"  line {lid}: {c['in']} in, {c['out']} out")
+    typer.echo(f"results in {out.resolve()}/ (report.json, heatmap.png, store.db)")
+    if annotate:
+        typer.echo(f"annotated video: {annotate.resolve()}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="folder for the results")] = Path("demo-output"),
+    annotate: Annotated[bool, typer.Option(help="also write an annotated video into the folder")] = True,
+) -> None:
+    """Analyze Intel's public sample clip with the embedded demo configuration."""
+    try:
+        clip = find_demo_clip()
+    except DemoInputError as e:
+        raise _fail(str(e)) from e
+    typer.echo(f"demo input: {clip} ({CREDIT})")
+    analyze(clip, out=out, annotate=out / "annotated.mp4" if annotate else None, demo=True)
+
+
+@app.command("check-config")
+def check_config(config: Annotated[Path, typer.Argument(help="agent YAML file")]) -> None:
+    """Validate an agent configuration; exits non-zero naming each error's YAML path and line."""
+    try:
+        cfg = load_agent_config(config)
+    except ConfigError as e:
+        raise _fail(str(e), 2) from e
+    typer.echo(f"{config}: valid ({len(cfg.cameras)} camera(s), detector {cfg.detector.type})")
+
+
+@app.command("show-config")
+def show_config(
+    config: Annotated[Path | None, typer.Argument(help="agent YAML file (default: the embedded demo)")] = None,
+) -> None:
+    """Print a configuration with every default filled in, as JSON."""
+    try:
+        cfg = load_agent_config(config) if config else demo_config()
+    except ConfigError as e:
+        raise _fail(str(e), 2) from e
+    typer.echo(json.dumps(cfg.model_dump(mode="json"), indent=2))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,238 @@
+"""The agent's configuration tree: one YAML file, validated strictly before anything starts.
+
+Every model rejects unknown keys and describes each field, so a typo in a store's
+YAML is an error at start-up rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Identifier = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="letters, digits, '_', '-' and '.', starting with a letter or digit",
+    ),
+]
+PixelPoint = tuple[float, float]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HogDetectorConfig(StrictModel):
+    """OpenCV's built-in HOG + linear SVM people detector: no model file at all."""
+
+    type: Literal["hog"] = "hog"
+    scale: float = Field(
+        0.4,
+        gt=0.05,
+        le=2.0,
+        description="resize factor applied to the frame before detection; the HOG window is 64x128 px, "
+        "so people taller than ~300 px are only found after shrinking the frame",
+    )
+    win_stride: int = Field(4, ge=1, le=32, description="sliding window step in pixels (of the scaled frame)")
+    pyramid_scale: float = Field(1.05, gt=1.0, le=2.0, description="image pyramid step between detection scales")
+    pad_bottom: float = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="fraction of the scaled frame height added below the bottom edge (edge rows repeated), "
+        "so people whose legs are cut off by the frame still fill a whole window",
+    )
+    hit_threshold: float = Field(
+        0.0,
+        ge=-2.0,
+        le=2.0,
+        description="SVM margin a window needs to count as a person (OpenCV's hitThreshold); lower finds more "
+        "people and more false positives",
+    )
+    min_confidence: float = Field(
+        0.2, ge=0.0, le=1.0, description="detections whose confidence (squashed SVM margin) is below this are dropped"
+    )
+    nms_overlap: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="boxes overlapping more than this (intersection over the smaller box) are suppressed",
+    )
+
+
+class OnnxDetectorConfig(StrictModel):
+    """An Ultralytics YOLOv8 / YOLO11 ONNX export run by ONNX Runtime."""
+
+    type: Literal["onnx"]
+    model: Path = Field(
+        description="path of the .onnx file (an Ultralytics export, output (batch, 4+classes, anchors))"
+    )
+    imgsz: int = Field(
+        640, ge=32, le=4096, description="network input size (long side) for models with a dynamic input shape"
+    )
+    rect: bool = Field(
+        True,
+        description="with a dynamic input shape, letterbox to the smallest stride-32 rectangle instead of a square",
+    )
+    confidence: float = Field(0.25, ge=0.0, le=1.0, description="minimum class score kept")
+    nms_iou: float = Field(0.45, gt=0.0, le=1.0, description="IoU threshold of non-maximum suppression")
+    classes: list[int] = Field([0], min_length=1, description="class indices kept (COCO 0 = person)")
+    providers: list[str] | None = Field(
+        None,
+        description="ONNX Runtime execution providers in order of preference; "
+        "default: TensorRT, CUDA, CPU, whichever are available",
+    )
+    threads: int | None = Field(None, ge=1, le=256, description="intra-op threads (default: ONNX Runtime's choice)")
+    max_batch: int = Field(8, ge=1, le=64, description="largest batch sent at once when the model has a dynamic batch")
+
+
+class TensorRTDetectorConfig(StrictModel):
+    """A serialized TensorRT engine built from an Ultralytics export (Jetson, NVIDIA GPUs)."""
+
+    type: Literal["tensorrt"]
+    engine: Path = Field(description="path of the serialized engine (.engine / .plan)")
+    confidence: float = Field(0.25, ge=0.0, le=1.0, description="minimum class score kept")
+    nms_iou: float = Field(0.45, gt=0.0, le=1.0, description="IoU threshold of non-maximum suppression")
+    classes: list[int] = Field([0], min_length=1, description="class indices kept (COCO 0 = person)")
+
+
+DetectorConfig = Annotated[HogDetectorConfig | OnnxDetectorConfig | TensorRTDetectorConfig, Field(discriminator="type")]
+
+
+class TrackerConfig(StrictModel):
+    """ByteTrack settings plus what counts as a real visitor."""
+
+    track_activation_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="detection confidence needed to start a new track"
+    )
+    high_conf_det_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="detections at or above this take part in the first association stage"
+    )
+    minimum_iou_threshold: float = Field(0.1, ge=0.0, le=1.0, description="IoU needed to match a detection to a track")
+    minimum_consecutive_frames: int = Field(3, ge=1, le=100, description="matched frames before a track gets an id")
+    lost_track_seconds: float = Field(
+        4.0, gt=0.0, le=60.0, description="how long a track survives without detections (bridges missed detections)"
+    )
+    min_track_seconds: float = Field(
+        2.0, ge=0.0, le=600.0, description="tracks shorter than this are discarded as noise, not counted as visitors"
+    )
+    min_detections: int = Field(5, ge=1, le=10_000, description="tracks with fewer detections are discarded as noise")
+
+
+class HomographyCalibration(StrictModel):
+    type: Literal["homography"]
+    matrix: tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]] = Field(
+        description="3x3 matrix mapping image pixels (x, y, 1) to floor metres"
+    )
+
+    @field_validator("matrix")
+    @classmethod
+    def _invertible(cls, m: tuple[tuple[float, float, float], ...]) -> tuple[tuple[float, float, float], ...]:
+        if abs(float(np.linalg.det(np.asarray(m, dtype=np.float64)))) < 1e-12:
+            raise ValueError("homography matrix is singular")
+        return m
+
+
+class PersonHeightCalibration(StrictModel):
+    type: Literal["person_height"] = "person_height"
+    person_height_m: float = Field(
+        1.7, gt=0.5, le=2.5, description="assumed height of a person; sets metres per pixel from the box height"
+    )
+
+
+CalibrationConfig = Annotated[HomographyCalibration | PersonHeightCalibration, Field(discriminator="type")]
+
+
+class ZoneConfig(StrictModel):
+    """A polygon on the image; a person is inside when the bottom-centre of their box (their feet) is."""
+
+    id: Identifier
+    polygon: list[PixelPoint] = Field(min_length=3, description="vertices in image pixels, in order")
+    enter_after_s: float = Field(0.5, ge=0.0, le=60.0, description="seconds inside before a visit starts")
+    exit_after_s: float = Field(1.5, ge=0.0, le=60.0, description="seconds outside before a visit ends")
+
+
+class LineConfig(StrictModel):
+    """A counting line; crossing it from its right side to its left (looking from start to end) counts as 'in'."""
+
+    id: Identifier
+    start: PixelPoint = Field(description="first end point in image pixels")
+    end: PixelPoint = Field(description="second end point in image pixels")
+    hysteresis_px: float = Field(
+        10.0, ge=0.0, le=500.0, description="a crossing counts only once the feet are this far past the line"
+    )
+
+    @model_validator(mode="after")
+    def _not_degenerate(self) -> LineConfig:
+        if self.start == self.end:
+            raise ValueError(f"line {self.id!r} has identical start and end points {self.start}")
+        return self
+
+
+class CameraConfig(StrictModel):
+    id: Identifier
+    source: str = Field(
+        min_length=1, description="video file path, rtsp:// or http(s):// URL, or 'usb:N' for a local device"
+    )
+    fps: float | None = Field(None, gt=0.0, le=240.0, description="frame rate to assume when the source reports none")
+    min_box_height_px: float = Field(
+        0.0,
+        ge=0.0,
+        le=10_000.0,
+        description="detections shorter than this many pixels are ignored before tracking: a size filter that "
+        "removes false positives far smaller than any person this camera can see",
+    )
+    calibration: CalibrationConfig = Field(
+        default_factory=PersonHeightCalibration, description="how image points become floor metres"
+    )
+    zones: list[ZoneConfig] = Field(default_factory=list, description="polygon zones measured for entries and dwell")
+    lines: list[LineConfig] = Field(default_factory=list, description="counting lines")
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> CameraConfig:
+        for kind, ids in (("zone", [z.id for z in self.zones]), ("line", [ln.id for ln in self.lines])):
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            if dup:
+                raise ValueError(f"duplicate {kind} id(s) on camera {self.id!r}: {', '.join(dup)}")
+        return self
+
+
+class HeatmapConfig(StrictModel):
+    bucket_seconds: int = Field(900, ge=60, le=86_400, description="length of one heatmap time bucket")
+    cols: int = Field(32, ge=1, le=256, description="grid columns across the image")
+    rows: int = Field(18, ge=1, le=256, description="grid rows down the image")
+
+
+class LinesConfig(StrictModel):
+    bucket_seconds: int = Field(900, ge=60, le=86_400, description="length of one line-count time bucket")
+
+
+class StoreConfig(StrictModel):
+    path: Path = Field(Path("retail-edge.db"), description="SQLite file of the local store (WAL mode)")
+
+
+class AgentConfig(StrictModel):
+    """Root of one agent's YAML file."""
+
+    store_id: Identifier = Field(description="the store this agent belongs to")
+    agent_id: Identifier = Field("edge-1", description="this agent within the store")
+    detector: DetectorConfig = Field(default_factory=HogDetectorConfig, description="person detector backend")
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="tracking settings")
+    heatmap: HeatmapConfig = Field(default_factory=HeatmapConfig, description="heatmap grid and bucket")
+    lines: LinesConfig = Field(default_factory=LinesConfig, description="line-count bucket")
+    store: StoreConfig = Field(default_factory=StoreConfig, description="local SQLite store")
+    cameras: list[CameraConfig] = Field(default_factory=list, description="cameras read by this agent")
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> AgentConfig:
+        ids = [c.id for c in self.cameras]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"duplicate camera id(s): {', '.join(dup)}")
+        return self

@@ -1,0 +1,108 @@
+"""Ultralytics YOLO exports on ONNX Runtime (CPU, CUDA or TensorRT execution providers)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import onnxruntime as ort
+import supervision as sv
+
+from edge_agent.config.models import OnnxDetectorConfig
+from edge_agent.detect import yolo_common
+from edge_agent.detect.base import Detector, DetectorError, file_version, require_model_file
+
+logger = logging.getLogger(__name__)
+
+PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+def choose_providers(requested: Sequence[str] | None, available: Sequence[str]) -> list[str]:
+    """Requested providers (all must exist) or the preferred ones that are available, in order."""
+    if requested:
+        missing = [p for p in requested if p not in available]
+        if missing:
+            raise DetectorError(
+                f"ONNX Runtime execution provider(s) not available: {', '.join(missing)}; "
+                f"available here: {', '.join(available)}"
+            )
+        return list(requested)
+    return [p for p in PREFERRED_PROVIDERS if p in available] or list(available)
+
+
+class OnnxDetector(Detector[yolo_common.YoloBatch, np.ndarray]):
+    def __init__(self, config: OnnxDetectorConfig) -> None:
+        self.config = config
+        require_model_file(config.model, "ONNX model file")
+        providers = choose_providers(config.providers, ort.get_available_providers())
+        options = ort.SessionOptions()
+        if config.threads:
+            options.intra_op_num_threads = config.threads
+        try:
+            self.session = ort.InferenceSession(str(config.model), sess_options=options, providers=providers)
+        except Exception as e:  # ORT raises its own untyped errors for corrupt or unsupported files
+            raise DetectorError(f"cannot load ONNX model {config.model}: {e}") from e
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] not in (3, "3"):
+            shapes = [tuple(i.shape) for i in inputs]
+            raise DetectorError(f"{config.model}: unexpected input(s) {shapes}; expected one (batch, 3, height, width)")
+        if len(outputs) < 1:
+            raise DetectorError(f"{config.model}: model has no output")
+        try:
+            yolo_common.check_output_layout(outputs[0].shape, str(config.model))
+        except ValueError as e:
+            raise DetectorError(str(e)) from e
+        self.input_name = inputs[0].name
+        batch_dim, _, h_dim, w_dim = inputs[0].shape
+        self.static_size: tuple[int, int] | None = (
+            (w_dim, h_dim) if isinstance(w_dim, int) and isinstance(h_dim, int) else None
+        )
+        self.max_batch = config.max_batch if not isinstance(batch_dim, int) else batch_dim
+        self.model_version = file_version(config.model)
+        self._warm_up()
+        logger.info(
+            "onnx detector %s: input %s, batch %s, providers %s",
+            self.model_version,
+            "x".join(map(str, self.static_size)) if self.static_size else f"dynamic (imgsz {config.imgsz})",
+            self.max_batch,
+            self.session.get_providers(),
+        )
+
+    def input_size(self, frame_w: int, frame_h: int) -> tuple[int, int]:
+        if self.static_size is not None:
+            return self.static_size
+        if self.config.rect:
+            return yolo_common.rect_input_size(frame_w, frame_h, self.config.imgsz)
+        return self.config.imgsz, self.config.imgsz
+
+    def _warm_up(self) -> None:
+        w, h = self.static_size or (self.config.imgsz, self.config.imgsz)
+        dummy = np.zeros((h, w, 3), dtype=np.uint8)
+        batch = self.preprocess([dummy])
+        try:
+            raw = self.infer(batch)
+        except Exception as e:
+            raise DetectorError(f"{self.config.model}: warm-up inference failed: {e}") from e
+        try:
+            yolo_common.check_output_layout(raw.shape, str(self.config.model))
+        except ValueError as e:
+            raise DetectorError(str(e)) from e
+
+    def preprocess(self, frames: Sequence[np.ndarray]) -> yolo_common.YoloBatch:
+        fh, fw = frames[0].shape[:2]
+        w, h = self.input_size(fw, fh)
+        batch = yolo_common.preprocess(frames, w, h)
+        if self.static_size is not None and self.max_batch > len(frames):
+            # a fixed-batch model still needs a full batch: pad with empty images
+            pad = np.zeros((self.max_batch - len(frames), *batch.tensor.shape[1:]), dtype=np.float32)
+            batch = yolo_common.YoloBatch(np.concatenate([batch.tensor, pad]), batch.boxes)
+        return batch
+
+    def infer(self, batch: yolo_common.YoloBatch) -> np.ndarray:
+        out = self.session.run(None, {self.input_name: batch.tensor})[0]
+        return np.asarray(out)
+
+    def postprocess(self, raw: np.ndarray, batch: yolo_common.YoloBatch) -> list[sv.Detections]:
+        c = self.config
+        return yolo_common.postprocess(raw, batch.boxes, c.confidence, c.nms_iou, c.classes)

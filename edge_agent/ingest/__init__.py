@@ -1,0 +1,1 @@
+"""Camera and file ingest through OpenCV."""

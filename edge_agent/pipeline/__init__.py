@@ -1,0 +1,1 @@
+"""Frames in, track summaries, zone and line counts and heatmaps out."""

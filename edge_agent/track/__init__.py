@@ -1,0 +1,1 @@
+"""Multi-object tracking of detected people (ByteTrack)."""

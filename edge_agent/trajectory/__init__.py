@@ -1,0 +1,1 @@
+"""From image points to floor trajectories in metres, and their kinematics."""
