@@ -57,7 +57,7 @@ class BackgroundPlate:
         if not self._samples:
             return None
         frames, masks = np.stack(self._samples), np.stack(self._masks)
-        plate = np.empty(frames.shape[1:], dtype=np.uint8)
+        plate: np.ndarray = np.empty(frames.shape[1:], dtype=np.uint8)
         for r in range(0, frames.shape[1], 64):  # in bands of rows, to bound the float copy's memory
             band = frames[:, r : r + 64].astype(np.float32)
             band[masks[:, r : r + 64]] = np.nan
@@ -65,9 +65,9 @@ class BackgroundPlate:
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: filled below
                 med = np.nanmedian(band, axis=0)
             plate[r : r + 64] = np.nan_to_num(med, nan=0).astype(np.uint8)
-        never_seen = masks.all(axis=0)
+        never_seen = np.asarray(masks.all(axis=0), dtype=np.uint8)
         if never_seen.any():
-            plate = cv2.inpaint(plate, never_seen.astype(np.uint8), 5, cv2.INPAINT_TELEA)
+            plate = np.asarray(cv2.inpaint(plate, never_seen, 5, cv2.INPAINT_TELEA))
         return plate
 
 
