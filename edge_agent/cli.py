@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from edge_agent.behavior.classifier import BehaviorClassifier, BehaviorModelError
+from edge_agent.behavior.jsonl import classify_stream
 from edge_agent.config import AgentConfig, ConfigError, load_agent_config, parse_agent_config
 from edge_agent.demo import CREDIT, DemoInputError, find_demo_clip
 from edge_agent.detect import DetectorError
@@ -101,6 +103,32 @@ def demo(
         raise _fail(str(e)) from e
     typer.echo(f"demo input: {clip} ({CREDIT})")
     analyze(clip, out=out, annotate=out / "annotated.mp4" if annotate else None, demo=True)
+
+
+@app.command()
+def classify(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT.jsonl", help="tracks, one JSON object per line")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write results here (default: stdout)")] = None,
+    model: Annotated[Path | None, typer.Option(help="behaviour model (.onnx); default: the packaged one")] = None,
+) -> None:
+    """Classify each track's shopping behaviour (BEHAVIORS.md's JSONL in and out, same order)."""
+    try:
+        classifier = BehaviorClassifier(model)
+        with input_path.open("rb") as src:
+            if output is None:
+                stats = classify_stream(src, sys.stdout.buffer, classifier)
+            else:
+                tmp = output.with_name(f".{output.name}.partial")
+                with tmp.open("wb") as dst:
+                    stats = classify_stream(src, dst, classifier)
+                tmp.replace(output)
+    except BehaviorModelError as e:
+        raise _fail(str(e)) from e
+    except OSError as e:
+        raise _fail(f"cannot read {input_path}: {e.strerror or e}") from e
+    typer.echo(f"{stats.classified} classified, {stats.errors} error line(s) of {stats.lines}", err=True)
+    if stats.classified == 0:
+        raise _fail(f"nothing could be classified in {input_path}")
 
 
 @app.command("check-config")

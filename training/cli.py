@@ -1,23 +1,88 @@
-"""``retail-train``: behaviour model training (simulate, fit, evaluate, export)."""
+"""``retail-train``: behaviour model training (simulate, fit, evaluate)."""
 
 from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 app = typer.Typer(help="Behaviour model training.", no_args_is_help=True, add_completion=False)
 
-PLANNED = {
-    "simulate": "write labelled simulated tracks (BEHAVIORS.md JSONL)",
-    "fit": "train the LSTM-GRU model, tracked in MLflow, exported to ONNX",
-    "evaluate": "per-class F1 and confusion matrix against the rule baseline",
-}
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
 
 
-@app.command("commands")
-def commands() -> None:
-    """List the sub-commands of the trainer and whether they are available yet."""
-    for name, what in PLANNED.items():
-        typer.echo(f"{name:10s} {what} (not available yet)")
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # stores may have no internet at all
+
+
+@app.command()
+def simulate(
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL file to write")],
+    per_class: Annotated[int, typer.Option(min=1, help="tracks of each behaviour")] = 100,
+    seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same file")] = 0,
+) -> None:
+    """Write labelled simulated tracks (BEHAVIORS.md JSONL plus a 'label' field)."""
+    from training.simulate import simulate as run
+    from training.simulate import write_jsonl
+
+    n = write_jsonl(run(per_class, seed), output)
+    typer.echo(f"{n} tracks written to {output}")
+
+
+@app.command()
+def fit(
+    seed: Annotated[int, typer.Option(help="simulator and training seed")] = 7,
+    per_class: Annotated[int, typer.Option(min=1, help="simulated tracks per behaviour")] = 1000,
+    epochs: Annotated[int, typer.Option(min=1)] = 14,
+    real: Annotated[list[Path] | None, typer.Option(help="labelled JSONL tracks to mix in (repeatable)")] = None,
+    folds: Annotated[int, typer.Option(min=0, help="k-fold cross-validation before the final fit (0: off)")] = 0,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: ./mlflow.db)")] = None,
+    export: Annotated[Path | None, typer.Option(help="also copy the ONNX model here")] = None,
+    register: Annotated[bool, typer.Option(help="register a version of 'behavior-classifier'")] = True,
+) -> None:
+    """Train the LSTM-GRU model, tracked in MLflow, exported to ONNX and registered."""
+    from training.dataset import DatasetError
+    from training.fit import FitConfig, default_tracking_uri
+    from training.fit import fit as run
+
+    cfg = FitConfig(seed=seed, per_class=per_class, epochs=epochs, folds=folds, real=tuple(real or ()))
+    try:
+        result = run(cfg, tracking_uri or default_tracking_uri(Path.cwd()), export_to=export, register=register)
+    except DatasetError as e:
+        raise _fail(str(e)) from e
+    typer.echo(result.validation.table("held-out validation split"))
+    version = f"version {result.registered_version}" if result.registered_version else "not registered"
+    typer.echo(f"run {result.run_id}, {version}, model {result.onnx_path}, {result.seconds:.0f} s")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[
+        Path | None, typer.Option(help="ONNX model (default: the one packaged with the edge agent)")
+    ] = None,
+    per_class: Annotated[int, typer.Option(min=1, help="held-out tracks per behaviour")] = 300,
+    seed: Annotated[int, typer.Option(help="held-out simulator seed (never one used for training)")] = 1_000_003,
+) -> None:
+    """Per-class F1, macro-F1 and confusion matrix on held-out simulator seeds, beside the rule baseline."""
+    from training.evaluate import evaluate as run
+
+    result = run(model, per_class, seed)
+    typer.echo(result.model.table(f"model {result.model_version}"))
+    typer.echo("")
+    typer.echo(result.rules.table("rule baseline"))
 
 
 def main() -> None:

@@ -213,6 +213,13 @@ class LinesConfig(StrictModel):
     bucket_seconds: int = Field(900, ge=60, le=86_400, description="length of one line-count time bucket")
 
 
+class BehaviorConfig(StrictModel):
+    model: Path | None = Field(
+        None, description="behaviour model (.onnx) to run on finished tracks; default: the one packaged with the agent"
+    )
+    threads: int | None = Field(None, ge=1, le=64, description="ONNX Runtime intra-op threads for the behaviour model")
+
+
 class StoreConfig(StrictModel):
     path: Path = Field(Path("retail-edge.db"), description="SQLite file of the local store (WAL mode)")
 
@@ -227,6 +234,7 @@ class AgentConfig(StrictModel):
     heatmap: HeatmapConfig = Field(default_factory=HeatmapConfig, description="heatmap grid and bucket")
     lines: LinesConfig = Field(default_factory=LinesConfig, description="line-count bucket")
     store: StoreConfig = Field(default_factory=StoreConfig, description="local SQLite store")
+    behavior: BehaviorConfig = Field(default_factory=BehaviorConfig, description="behaviour classification")
     cameras: list[CameraConfig] = Field(default_factory=list, description="cameras read by this agent")
 
     @model_validator(mode="after")

@@ -47,8 +47,11 @@ class OnnxDetector(Detector[yolo_common.YoloBatch, np.ndarray]):
         if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] not in (3, "3"):
             shapes = [tuple(i.shape) for i in inputs]
             raise DetectorError(f"{config.model}: unexpected input(s) {shapes}; expected one (batch, 3, height, width)")
-        if len(outputs) < 1:
-            raise DetectorError(f"{config.model}: model has no output")
+        if len(outputs) != 1:
+            raise DetectorError(
+                f"{config.model}: model has {len(outputs)} outputs; expected one (batch, 4+classes, anchors) "
+                "as in an Ultralytics detection export (segmentation exports are not supported)"
+            )
         try:
             yolo_common.check_output_layout(outputs[0].shape, str(config.model))
         except ValueError as e:
@@ -58,7 +61,8 @@ class OnnxDetector(Detector[yolo_common.YoloBatch, np.ndarray]):
         self.static_size: tuple[int, int] | None = (
             (w_dim, h_dim) if isinstance(w_dim, int) and isinstance(h_dim, int) else None
         )
-        self.max_batch = config.max_batch if not isinstance(batch_dim, int) else batch_dim
+        self.fixed_batch = isinstance(batch_dim, int)
+        self.max_batch = batch_dim if isinstance(batch_dim, int) else config.max_batch
         self.model_version = file_version(config.model)
         self._warm_up()
         logger.info(
@@ -93,7 +97,7 @@ class OnnxDetector(Detector[yolo_common.YoloBatch, np.ndarray]):
         fh, fw = frames[0].shape[:2]
         w, h = self.input_size(fw, fh)
         batch = yolo_common.preprocess(frames, w, h)
-        if self.static_size is not None and self.max_batch > len(frames):
+        if self.fixed_batch and self.max_batch > len(frames):
             # a fixed-batch model still needs a full batch: pad with empty images
             pad = np.zeros((self.max_batch - len(frames), *batch.tensor.shape[1:]), dtype=np.float32)
             batch = yolo_common.YoloBatch(np.concatenate([batch.tensor, pad]), batch.boxes)

@@ -118,7 +118,12 @@ def postprocess(
         score, class_id = score[keep].astype(np.float32), class_id[keep]
         x1, y1 = cx - w / 2, cy - h / 2
         picked = cv2.dnn.NMSBoxesBatched(
-            np.stack([x1, y1, w, h], axis=1).tolist(), score.tolist(), class_id.tolist(), confidence, nms_iou
+            # scores are already filtered (>= confidence); OpenCV's own threshold is strict (>), so pass one below
+            np.stack([x1, y1, w, h], axis=1).tolist(),
+            score.tolist(),
+            class_id.tolist(),
+            -1.0,
+            nms_iou,
         )
         idx = np.asarray(picked, dtype=np.int64).reshape(-1)
         xyxy = np.stack([x1[idx], y1[idx], x1[idx] + w[idx], y1[idx] + h[idx]], axis=1)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from edge_agent.behavior.classifier import BehaviorClassifier
 from edge_agent.config.models import AgentConfig, CameraConfig
 from edge_agent.detect import Detector, build_detector
 from edge_agent.domain import TrackSummary
@@ -34,7 +35,7 @@ from edge_agent.store import EdgeStore
 STORE_NAME = "store.db"
 REPORT_NAME = "report.json"
 HEATMAP_NAME = "heatmap.png"
-STAGES = ("decode", "preprocess", "inference", "postprocess", "tracking", "trajectories_zones", "storage")
+STAGES = ("decode", "preprocess", "inference", "postprocess", "tracking", "trajectories_zones", "behavior", "storage")
 
 
 @dataclass
@@ -83,19 +84,22 @@ def analyze_video(
     start_time: float | None = None,
     progress: bool | None = None,
     detector: Detector[Any, Any] | None = None,
+    classifier: BehaviorClassifier | None = None,
 ) -> AnalyzeResult:
     camera = camera_for(config, video, camera_id)
+    detector = detector or build_detector(config.detector)  # a bad model fails before the video is opened
+    classifier = classifier or BehaviorClassifier(config.behavior.model, threads=config.behavior.threads)
     source = VideoSource(str(video), camera.fps)
-    duration = (source.frame_count or 0) / source.fps
-    if start_time is None:
-        # a recording's file is last written when the recording ends
-        start_time = video.stat().st_mtime - duration
-    detector = detector or build_detector(config.detector)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".analyze-", dir=out_dir))
+    work: Path | None = None
     annotate_tmp = annotate.with_name(f".{annotate.name}.partial{annotate.suffix}") if annotate else None
     try:
-        result = _run(video, config, camera, source, detector, work, annotate_tmp, start_time, progress)
+        duration = (source.frame_count or 0) / source.fps
+        if start_time is None:
+            # a recording's file is last written when the recording ends
+            start_time = video.stat().st_mtime - duration
+        out_dir.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".analyze-", dir=out_dir))
+        result = _run(video, config, camera, source, detector, classifier, work, annotate_tmp, start_time, progress)
         for name in (STORE_NAME, REPORT_NAME, HEATMAP_NAME):
             os.replace(work / name, out_dir / name)
         if annotate and annotate_tmp:
@@ -104,7 +108,8 @@ def analyze_video(
         return result
     finally:
         source.close()
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
         if annotate_tmp is not None:
             annotate_tmp.unlink(missing_ok=True)
 
@@ -115,6 +120,7 @@ def _run(
     camera: CameraConfig,
     source: VideoSource,
     detector: Detector[Any, Any],
+    classifier: BehaviorClassifier,
     work: Path,
     annotate_path: Path | None,
     start_time: float,
@@ -122,7 +128,14 @@ def _run(
 ) -> AnalyzeResult:
     stage_s: dict[str, float] = defaultdict(float)
     pipeline = CameraPipeline(
-        config, camera, source.width, source.height, source.fps, detector.model_version, clock_offset=start_time
+        config,
+        camera,
+        source.width,
+        source.height,
+        source.fps,
+        detector.model_version,
+        clock_offset=start_time,
+        classifier=classifier,
     )
     plate = BackgroundPlate()
     annotator = Annotator(annotate_path, camera, source.fps, (source.width, source.height)) if annotate_path else None
@@ -176,6 +189,7 @@ def _run(
     elapsed = time.perf_counter() - started
     stage_s["tracking"] = pipeline.timings["tracking"]
     stage_s["trajectories_zones"] = pipeline.timings["trajectories_zones"]
+    stage_s["behavior"] = pipeline.timings["behavior"]
     render_heatmap(pipeline.heatmap.total(), plate.median(), (source.width, source.height), work / HEATMAP_NAME)
     report = build_report(
         video, config, camera, source, detector, pipeline, summaries, start_time, frames, elapsed, stage_s

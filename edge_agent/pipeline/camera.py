@@ -6,6 +6,7 @@ into Unix time (the recording's start for a file, 0 for a live source).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -19,6 +20,8 @@ import supervision as sv
 from edge_agent.analytics.heatmap import HeatmapAccumulator
 from edge_agent.analytics.lines import Crossing, LineMonitor
 from edge_agent.analytics.zones import ZoneMonitor, ZoneVisit
+from edge_agent.behavior.classifier import BehaviorClassifier
+from edge_agent.behavior.taxonomy import LABELS
 from edge_agent.config.models import AgentConfig, CameraConfig
 from edge_agent.domain import MAX_PATH_POINTS, LineCount, TrackSummary
 from edge_agent.track.tracker import PersonTracker
@@ -57,8 +60,10 @@ class CameraPipeline:
         fps: float,
         detector_model: str,
         clock_offset: float = 0.0,
+        classifier: BehaviorClassifier | None = None,
     ) -> None:
         self.agent, self.camera = agent, camera
+        self.classifier = classifier
         self.detector_model = detector_model
         self.clock_offset = clock_offset
         self.tracker = PersonTracker(agent.tracker, fps)
@@ -71,7 +76,7 @@ class CameraPipeline:
         self.zone_events: list[ZoneEvent] = []
         self.crossings: list[Crossing] = []
         self.discarded_tracks = 0
-        self._done: list[TrackSummary] = []
+        self._done: list[tuple[TrackSummary, np.ndarray, np.ndarray]] = []  # summary, full t, full xy
         self._line_buckets: dict[tuple[str, float], list[int]] = defaultdict(lambda: [0, 0])
         self.timings: dict[str, float] = defaultdict(float)
 
@@ -121,18 +126,15 @@ class CameraPipeline:
                 self.zone_events.append(ZoneEvent(self.camera.id, track.key, visit, exited=False))
         for line in self.lines:
             line.forget(tid)
-        summary = self._summarize(track)
-        if summary is None:
-            self.discarded_tracks += 1
-        else:
-            self._done.append(summary)
-
-    def _summarize(self, track: OpenTrack) -> TrackSummary | None:
         cfg = self.agent.tracker
         t = np.asarray(track.times)
         if len(t) < cfg.min_detections or t[-1] - t[0] < cfg.min_track_seconds:
-            return None
+            self.discarded_tracks += 1
+            return
         xy = self.mapper.to_floor(np.asarray(track.feet), np.asarray(track.heights))
+        self._done.append((self._summarize(track, t, xy), t, xy))
+
+    def _summarize(self, track: OpenTrack, t: np.ndarray, xy: np.ndarray) -> TrackSummary:
         stats = path_stats(t, xy)
         idx = downsample_indices(t, MAX_PATH_POINTS)
         path = tuple((round(float(t[i] - t[0]), 3), round(float(xy[i, 0]), 3), round(float(xy[i, 1]), 3)) for i in idx)
@@ -160,9 +162,23 @@ class CameraPipeline:
         )
 
     def take_summaries(self) -> list[TrackSummary]:
-        """Summaries of the tracks that ended since the last call."""
+        """Summaries of the tracks that ended since the last call, classified together in one batch."""
         done, self._done = self._done, []
-        return done
+        if not done or self.classifier is None:
+            return [s for s, _, _ in done]
+        t0 = time.perf_counter()
+        probs = self.classifier.predict([(t, xy) for _, t, xy in done])
+        self.timings["behavior"] += time.perf_counter() - t0
+        version = self.classifier.model_version
+        return [
+            dataclasses.replace(
+                s,
+                behavior=LABELS[int(p.argmax())],
+                behavior_probabilities={label: round(float(v), 4) for label, v in zip(LABELS, p, strict=True)},
+                behavior_model=version,
+            )
+            for (s, _, _), p in zip(done, probs, strict=True)
+        ]
 
     def close(self) -> list[TrackSummary]:
         """End of the source: every open track ends now."""

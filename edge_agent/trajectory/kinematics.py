@@ -34,12 +34,19 @@ def resample(t: np.ndarray, xy: np.ndarray, step: float = STEP_S) -> tuple[np.nd
 
 
 def smooth(xy: np.ndarray, window: int) -> np.ndarray:
-    """Centred moving average; the ends use the samples available."""
-    if window <= 1 or len(xy) < 3:
+    """Centred moving average over an odd ``window``.
+
+    The ends are padded by point reflection (``2 * x[0] - x[k]``), which keeps a
+    straight walk straight up to its end points instead of pulling them inwards.
+    """
+    half = window // 2
+    if half < 1 or len(xy) <= half:
         return xy
-    kernel = np.ones(window)
-    counts = np.convolve(np.ones(len(xy)), kernel, mode="same")
-    return np.stack([np.convolve(xy[:, i], kernel, mode="same") / counts for i in range(2)], axis=1)
+    left = 2 * xy[0] - xy[half:0:-1]
+    right = 2 * xy[-1] - xy[-2 : -half - 2 : -1]
+    padded = np.concatenate([left, xy, right])
+    kernel = np.ones(2 * half + 1) / (2 * half + 1)
+    return np.stack([np.convolve(padded[:, i], kernel, mode="valid") for i in range(2)], axis=1)
 
 
 def stop_count(speeds: np.ndarray, step: float, threshold: float = STOP_SPEED_MPS, min_s: float = STOP_MIN_S) -> int:

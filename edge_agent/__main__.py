@@ -1,0 +1,5 @@
+"""``python -m edge_agent`` is ``retail-edge``."""
+
+from edge_agent.cli import main
+
+main()

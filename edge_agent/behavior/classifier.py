@@ -1,0 +1,96 @@
+"""Behaviour inference with ONNX Runtime only: batches of tracks to class probabilities.
+
+The model file carries its own version and feature configuration in its ONNX
+metadata; a file whose features or labels differ from this agent's is refused
+at load, since its answers would be meaningless.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from edge_agent.behavior import features
+from edge_agent.behavior.taxonomy import LABELS
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "behavior-classifier.onnx"
+
+
+class BehaviorModelError(RuntimeError):
+    """The behaviour model file is missing, unreadable or does not fit this agent."""
+
+
+def default_model_path() -> Path:
+    """The model shipped inside the package (found through package data, not the working directory)."""
+    return Path(str(resources.files("edge_agent.behavior") / "models" / DEFAULT_MODEL))
+
+
+def expected_feature_config() -> dict[str, object]:
+    return {
+        "feature_names": list(features.FEATURE_NAMES),
+        "fine_s": features.FINE_S,
+        "step_s": features.STEP_S,
+        "max_steps": features.MAX_STEPS,
+        "labels": list(LABELS),
+    }
+
+
+class BehaviorClassifier:
+    def __init__(self, path: Path | None = None, threads: int | None = None, batch_size: int = 256) -> None:
+        self.path = path or default_model_path()
+        self.batch_size = batch_size
+        if not self.path.is_file():
+            raise BehaviorModelError(f"behaviour model not found: {self.path}")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # ORT raises its own untyped errors for corrupt files
+            raise BehaviorModelError(f"cannot load behaviour model {self.path}: {e}") from e
+        meta = self.session.get_modelmeta().custom_metadata_map
+        try:
+            config = json.loads(meta["feature_config"])
+        except (KeyError, json.JSONDecodeError) as e:
+            raise BehaviorModelError(f"{self.path}: no feature configuration in the model's metadata") from e
+        if config != expected_feature_config():
+            raise BehaviorModelError(
+                f"{self.path}: trained with features {config}, this agent computes {expected_feature_config()}"
+            )
+        names = [i.name for i in self.session.get_inputs()]
+        if names != ["features", "mask"]:
+            raise BehaviorModelError(f"{self.path}: inputs {names}, expected ['features', 'mask']")
+        self.model_version = meta.get("model_version", self.path.stem)
+        self.predict_features(np.zeros((1, 4, features.N_FEATURES), np.float32), np.ones((1, 4), np.float32))
+        logger.info("behaviour model %s loaded from %s", self.model_version, self.path)
+
+    def predict_features(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        out = self.session.run(None, {"features": x, "mask": mask})[0]
+        return np.asarray(out, dtype=np.float32)
+
+    def predict(self, tracks: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """(N, 6) probabilities in ``LABELS`` order for valid (t, xy) tracks."""
+        seqs = [features.track_features(t, xy) for t, xy in tracks]
+        return self.predict_sequences(seqs)
+
+    def predict_sequences(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
+        out = np.zeros((len(seqs), len(LABELS)), dtype=np.float32)
+        order = np.argsort([len(s) for s in seqs], kind="stable")  # similar lengths share a batch: little padding
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            longest = max(len(seqs[i]) for i in idx)
+            x = np.zeros((len(idx), longest, features.N_FEATURES), dtype=np.float32)
+            mask = np.zeros((len(idx), longest), dtype=np.float32)
+            for row, i in enumerate(idx):
+                x[row, : len(seqs[i])] = seqs[i]
+                mask[row, : len(seqs[i])] = 1.0
+            out[idx] = self.predict_features(x, mask)
+        return out

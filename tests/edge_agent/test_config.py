@@ -1,0 +1,120 @@
+"""Agent configuration: strict, described, and errors that name the YAML path and line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge_agent.cli import demo_config
+from edge_agent.config import AgentConfig, ConfigError, parse_agent_config
+from edge_agent.config.models import HogDetectorConfig, OnnxDetectorConfig, StrictModel
+
+VALID = """\
+store_id: store-042
+detector:
+  type: onnx
+  model: /models/yolov8n.onnx
+cameras:
+  - id: door
+    source: rtsp://10.0.0.5/stream1
+    zones:
+      - id: entrance
+        polygon: [[0, 0], [100, 0], [100, 100]]
+    lines:
+      - id: threshold
+        start: [0, 50]
+        end: [100, 50]
+"""
+
+
+def test_valid_file_fills_defaults() -> None:
+    cfg = parse_agent_config(VALID)
+    assert isinstance(cfg.detector, OnnxDetectorConfig)
+    assert cfg.detector.imgsz == 640
+    assert cfg.cameras[0].zones[0].id == "entrance"
+    assert cfg.tracker.lost_track_seconds > 0
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("store_id: s\nbogus: 1\n", "line 2: bogus: Extra inputs are not permitted"),
+        ("store_id: s\ndetector:\n  type: onnx\n", "line 3: detector.model: Field required"),
+        ("store_id: s\ndetector:\n  type: yolo\n", "detector: Input tag 'yolo' found using 'type'"),
+        (
+            "store_id: s\ncameras:\n  - id: c\n    source: a.mp4\n"
+            "    zones:\n      - id: z\n        polygon: [[0, 0]]\n",
+            "line 7: cameras[0].zones[0].polygon: List should have at least 3 items",
+        ),
+        ("store_id: s\ncameras:\n  - id: c\n    source: a.mp4\n    fps: -3\n", "line 5: cameras[0].fps"),
+        ("store_id: s\ncameras:\n  - {id: c, source: a}\n  - {id: c, source: b}\n", "duplicate camera id(s): c"),
+        ("store_id: s\ndetector:\n  type: hog\n  scale: 0.4\n  window: 3\n", "line 5: detector.window"),
+        ("store_id: 'has space'\n", "line 1: store_id: String should match pattern"),
+        ("- just\n- a list\n", "expected a mapping at the top"),
+        ("store_id: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_invalid_files_name_path_and_line(yaml_text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_agent_config(yaml_text, "agent.yaml")
+    assert expected in str(info.value)
+    assert "agent.yaml" in str(info.value)
+
+
+def test_every_field_is_described() -> None:
+    undocumented = []
+    todo: list[type[StrictModel]] = [AgentConfig]
+    seen: set[type] = set()
+    while todo:
+        model = todo.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            if name not in ("type", "id") and not field.description:
+                undocumented.append(f"{model.__name__}.{name}")
+            for arg in getattr(field.annotation, "__args__", ()) or (field.annotation,):
+                for inner in getattr(arg, "__args__", ()) or (arg,):
+                    if isinstance(inner, type) and issubclass(inner, StrictModel):
+                        todo.append(inner)
+    assert not undocumented
+    names = {m.__name__ for m in seen}
+    assert {"ZoneConfig", "LineConfig", "OnnxDetectorConfig", "HomographyCalibration"} <= names
+
+
+def test_embedded_demo_config_is_valid() -> None:
+    cfg = demo_config()
+    assert isinstance(cfg.detector, HogDetectorConfig)
+    assert [z.id for z in cfg.cameras[0].zones] == ["table"]
+
+
+def test_check_config_cli_exits_non_zero_naming_each_error(tmp_path: Path) -> None:
+    bad = tmp_path / "agent.yaml"
+    bad.write_text("store_id: s\ncameras:\n  - id: c\n    source: a.mp4\n    type: usb\n    zones: {}\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "check-config", str(bad)], capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 2
+    assert "line 5: cameras[0].type: Extra inputs are not permitted" in run.stderr
+    assert "line 6: cameras[0].zones" in run.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text(VALID)
+    ok = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "check-config", str(good)], capture_output=True, text=True, check=False
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "valid (1 camera(s), detector onnx)" in ok.stdout
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "check-config", str(tmp_path / "nope.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert "cannot read file" in run.stderr

@@ -1,0 +1,61 @@
+"""ONNX export of the behaviour network, with what the edge needs to use it in the file's metadata."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+import torch
+
+from edge_agent.behavior import features
+from edge_agent.behavior.taxonomy import LABELS
+from training.model import BehaviorNet
+
+OPSET = 17
+
+
+def feature_config() -> dict[str, object]:
+    """Everything that must match between training and the edge for a model to be valid."""
+    return {
+        "feature_names": list(features.FEATURE_NAMES),
+        "fine_s": features.FINE_S,
+        "step_s": features.STEP_S,
+        "max_steps": features.MAX_STEPS,
+        "labels": list(LABELS),
+    }
+
+
+def export_onnx(model: BehaviorNet, path: Path, model_version: str) -> None:
+    """Dynamic batch and sequence length; inputs ``features`` (N, T, F) and ``mask`` (N, T)."""
+    model.eval()
+    x = torch.zeros(2, 16, model.n_features)
+    mask = torch.ones(2, 16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            (x, mask),
+            str(path),
+            input_names=["features", "mask"],
+            output_names=["probabilities"],
+            dynamic_axes={
+                "features": {0: "batch", 1: "steps"},
+                "mask": {0: "batch", 1: "steps"},
+                "probabilities": {0: "batch"},
+            },
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    set_metadata(path, model_version)
+
+
+def set_metadata(path: Path, model_version: str) -> None:
+    proto = onnx.load(str(path))
+    meta = {"model_version": model_version, "feature_config": json.dumps(feature_config())}
+    kept = [p for p in proto.metadata_props if p.key not in meta]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    for key, value in meta.items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.save(proto, str(path))

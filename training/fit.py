@@ -1,0 +1,227 @@
+"""``retail-train fit``: train the LSTM-GRU behaviour model, tracked in MLflow, exported to ONNX, registered.
+
+The local default tracks to a SQLite store (``mlflow.db``) and an artifact
+folder (``mlartifacts/``) in the working directory. The run logs parameters,
+per-epoch loss and accuracy, final per-class precision/recall/F1 on a held-out
+split, the confusion matrix as an image, the feature and label configuration
+and the ONNX file, then registers a new version of ``behavior-classifier``
+with the alias ``challenger`` (aliases, not the deprecated stages), tagged
+with its metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from edge_agent.behavior.taxonomy import LABELS
+from training.dataset import Encoded, batches, read_labelled_jsonl
+from training.export import export_onnx, feature_config, set_metadata
+from training.metrics import Report, plot_confusion, report
+from training.model import BehaviorNet
+from training.simulate import LabelledTrack, simulate
+
+logger = logging.getLogger(__name__)
+
+REGISTERED_NAME = "behavior-classifier"
+ALIAS = "challenger"
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    seed: int = 7
+    per_class: int = 1000
+    epochs: int = 14
+    batch_size: int = 64
+    lr: float = 3e-3
+    hidden: int = 64
+    dense: int = 64
+    val_fraction: float = 0.15
+    folds: int = 0
+    real: tuple[Path, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    run_id: str
+    registered_version: str | None
+    onnx_path: Path
+    validation: Report
+    seconds: float
+
+
+def default_tracking_uri(workdir: Path) -> str:
+    return f"sqlite:///{(workdir / 'mlflow.db').resolve()}"
+
+
+def train_model(
+    cfg: FitConfig,
+    train: Encoded,
+    val: Encoded | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> BehaviorNet:
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    model = BehaviorNet(cfg.hidden, cfg.dense)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=cfg.epochs * -(-len(train) // cfg.batch_size)
+    )
+    loss_fn = nn.CrossEntropyLoss()
+    for epoch in range(cfg.epochs):
+        model.train()
+        total, correct, loss_sum = 0, 0, 0.0
+        for x, mask, y in batches(train, cfg.batch_size, rng):
+            xt, mt, yt = torch.from_numpy(x), torch.from_numpy(mask), torch.from_numpy(y)
+            logits = model.logits(xt, mt)
+            loss = loss_fn(logits, yt)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            loss_sum += loss.item() * len(y)
+            correct += int((logits.argmax(dim=1) == yt).sum())
+            total += len(y)
+        metrics = {"train_loss": loss_sum / total, "train_accuracy": correct / total}
+        if val is not None and len(val):
+            val_loss, val_pred = evaluate_model(model, val)
+            metrics |= {"val_loss": val_loss, "val_accuracy": float((val_pred == val.labels).mean())}
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
+        logger.info("epoch %d: %s", epoch + 1, ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    return model
+
+
+def evaluate_model(model: BehaviorNet, data: Encoded, batch_size: int = 256) -> tuple[float, np.ndarray]:
+    model.eval()
+    order_pred: list[np.ndarray] = []
+    order_idx: list[np.ndarray] = []
+    loss_sum = 0.0
+    order = np.argsort([len(s) for s in data.sequences], kind="stable")
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            sub = data.subset(idx)
+            x, mask, y = next(batches(sub, len(idx)))
+            logits = model.logits(torch.from_numpy(x), torch.from_numpy(mask))
+            # batches() sorts by length within the subset too: map back through its order
+            inner = np.argsort([len(s) for s in sub.sequences], kind="stable")
+            loss_sum += float(nn.functional.cross_entropy(logits, torch.from_numpy(y), reduction="sum"))
+            order_pred.append(logits.argmax(dim=1).numpy())
+            order_idx.append(idx[inner])
+    pred = np.empty(len(data), dtype=np.int64)
+    pred[np.concatenate(order_idx)] = np.concatenate(order_pred)
+    return loss_sum / len(data), pred
+
+
+def load_tracks(cfg: FitConfig) -> list[LabelledTrack]:
+    tracks = list(simulate(cfg.per_class, cfg.seed))
+    for path in cfg.real:
+        real = read_labelled_jsonl(path)
+        logger.info("mixing %d labelled tracks from %s", len(real), path)
+        tracks.extend(real)
+    return tracks
+
+
+def split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng([seed, 2]).permutation(n)
+    cut = round(n * fraction)
+    return order[cut:], order[:cut]
+
+
+def fit(
+    cfg: FitConfig,
+    tracking_uri: str,
+    export_to: Path | None = None,
+    register: bool = True,
+    experiment: str = REGISTERED_NAME,
+) -> FitResult:
+    import mlflow  # noqa: PLC0415 - heavy, and only the trainer needs it
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+
+    started = time.perf_counter()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    mlflow.set_tracking_uri(tracking_uri)
+    if mlflow.get_experiment_by_name(experiment) is None:
+        artifacts = None
+        if tracking_uri.startswith("sqlite:///"):
+            artifacts = (Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlartifacts").resolve().as_uri()
+        mlflow.create_experiment(experiment, artifact_location=artifacts)
+    mlflow.set_experiment(experiment)
+    tracks = load_tracks(cfg)
+    data = Encoded.from_tracks(tracks)
+    train_idx, val_idx = split(len(data), cfg.val_fraction, cfg.seed)
+    train, val = data.subset(train_idx), data.subset(val_idx)
+    with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
+        params = {k: (list(map(str, v)) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
+        mlflow.log_params({**params, "n_tracks": len(data), "n_real": len(tracks) - cfg.per_class * len(LABELS)})
+        mlflow.log_dict(feature_config(), "feature_config.json")
+        if cfg.folds >= 2:
+            cv = cross_validate(cfg, data)
+            mlflow.log_metrics({"cv_macro_f1_mean": float(np.mean(cv)), "cv_macro_f1_std": float(np.std(cv))})
+
+        def log_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            mlflow.log_metrics(metrics, step=epoch + 1)
+
+        model = train_model(cfg, train, val, log_epoch)
+        _, pred = evaluate_model(model, val)
+        rep = report(val.labels, pred)
+        final = {"val_macro_f1": rep.macro_f1, "val_accuracy": rep.accuracy}
+        for label in LABELS:
+            final |= {f"val_precision_{label}": rep.precision[label], f"val_recall_{label}": rep.recall[label]}
+            final[f"val_f1_{label}"] = rep.f1[label]
+        mlflow.log_metrics(final)
+        mlflow.log_metric("fit_seconds", time.perf_counter() - started)
+        image = Path(tmp) / "confusion_matrix.png"
+        plot_confusion(rep, image, "validation")
+        mlflow.log_artifact(str(image))
+        mlflow.log_text(rep.table("validation"), "validation_report.txt")
+        onnx_path = Path(tmp) / f"{REGISTERED_NAME}.onnx"
+        export_onnx(model, onnx_path, f"{REGISTERED_NAME}/run-{run.info.run_id[:8]}")
+        mlflow.log_artifact(str(onnx_path), artifact_path="onnx")
+        version: str | None = None
+        if register:
+            info = mlflow.onnx.log_model(
+                onnx_model=onnx.load(str(onnx_path)),
+                name="model",
+                pip_requirements=["onnxruntime"],
+                save_as_external_data=False,
+            )
+            mv = mlflow.register_model(info.model_uri, REGISTERED_NAME)
+            version = str(mv.version)
+            client = MlflowClient()
+            client.set_registered_model_alias(REGISTERED_NAME, ALIAS, version)
+            for key in ("val_macro_f1", "val_accuracy"):
+                client.set_model_version_tag(REGISTERED_NAME, version, key, f"{final[key]:.4f}")
+            client.set_model_version_tag(REGISTERED_NAME, version, "feature_config", json.dumps(feature_config()))
+            set_metadata(onnx_path, f"{REGISTERED_NAME}/{version}")
+        out = onnx_path
+        if export_to is not None:
+            export_to.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(onnx_path, export_to)
+            out = export_to
+        return FitResult(run.info.run_id, version, out, rep, time.perf_counter() - started)
+
+
+def cross_validate(cfg: FitConfig, data: Encoded) -> Sequence[float]:
+    folds = np.array_split(np.random.default_rng([cfg.seed, 3]).permutation(len(data)), cfg.folds)
+    scores = []
+    for k, held in enumerate(folds):
+        rest = np.concatenate([f for i, f in enumerate(folds) if i != k])
+        model = train_model(cfg, data.subset(rest))
+        _, pred = evaluate_model(model, data.subset(held))
+        scores.append(report(data.labels[held], pred).macro_f1)
+        logger.info("fold %d/%d: macro-F1 %.4f", k + 1, cfg.folds, scores[-1])
+    return scores
