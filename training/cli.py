@@ -85,5 +85,21 @@ def evaluate(
     typer.echo(result.rules.table("rule baseline"))
 
 
+@app.command("eth-ucy")
+def eth_ucy(
+    files: Annotated[list[Path], typer.Argument(help="ETH/UCY text files (frame ped x y)")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL file to write")],
+    min_seconds: Annotated[float, typer.Option(help="leave out shorter tracks")] = 8.0,
+) -> None:
+    """Convert ETH/UCY pedestrian trajectories to BEHAVIORS.md JSONL (for `retail-edge classify`)."""
+    from training.eth_ucy import convert
+
+    try:
+        n = convert(files, output, min_seconds)
+    except (OSError, ValueError) as e:
+        raise _fail(str(e)) from e
+    typer.echo(f"{n} tracks of {min_seconds:g} s or more written to {output}")
+
+
 def main() -> None:
     app()

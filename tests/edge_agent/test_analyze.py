@@ -21,6 +21,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from edge_agent.behavior.taxonomy import LABELS
 from edge_agent.cli import demo_config
 from edge_agent.detect import build_detector
 from edge_agent.pipeline.render import BackgroundPlate
@@ -102,13 +103,18 @@ def test_store_holds_only_anonymous_summaries(intel_run: tuple[Path, dict[str, A
     out, report = intel_run
     conn = sqlite3.connect(out / "store.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    rows = conn.execute("SELECT track_id, path, detector_model, behavior, start_time FROM track_summaries").fetchall()
+    rows = conn.execute(
+        "SELECT track_id, path, detector_model, behavior, behavior_probabilities, behavior_model, start_time "
+        "FROM track_summaries"
+    ).fetchall()
     assert len(rows) == report["visitors"]
-    for track_id, path, detector_model, behavior, start_time in rows:
+    for track_id, path, detector_model, behavior, probabilities, behavior_model, start_time in rows:
         assert uuid.UUID(track_id).version == 4
         assert 2 <= len(json.loads(path)) <= 64
         assert detector_model.startswith("opencv-hog@")
-        assert behavior is None
+        assert behavior in LABELS
+        assert sum(json.loads(probabilities).values()) == pytest.approx(1.0, abs=1e-3)
+        assert behavior_model.startswith("behavior-classifier/")
         assert start_time >= 1_763_629_200  # --start-time 2026-11-20T09:00Z plus the offset in the clip
     types = {
         r[2].upper()
