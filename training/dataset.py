@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_agent.behavior.features import N_FEATURES, TrackError, track_features, validate_points
+from edge_agent.behavior.features import N_FEATURES, TrackError, sequences, validate_points
 from edge_agent.behavior.taxonomy import LABELS
 from training.simulate import LabelledTrack
 
@@ -59,7 +59,7 @@ class Encoded:
 
     @classmethod
     def from_tracks(cls, tracks: Sequence[LabelledTrack]) -> Encoded:
-        seqs = [track_features(tr.points[:, 0], tr.points[:, 1:]) for tr in tracks]
+        seqs = sequences([(tr.points[:, 0], tr.points[:, 1:]) for tr in tracks])
         return cls(seqs, np.array([LABELS.index(tr.label) for tr in tracks], dtype=np.int64))
 
     def subset(self, idx: np.ndarray) -> Encoded:

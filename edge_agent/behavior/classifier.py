@@ -78,8 +78,7 @@ class BehaviorClassifier:
 
     def predict(self, tracks: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """(N, 6) probabilities in ``LABELS`` order for valid (t, xy) tracks."""
-        seqs = [features.track_features(t, xy) for t, xy in tracks]
-        return self.predict_sequences(seqs)
+        return self.predict_sequences(features.sequences(tracks))
 
     def predict_sequences(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
         out = np.zeros((len(seqs), len(LABELS)), dtype=np.float32)

@@ -12,19 +12,18 @@ Padded steps are zero and masked. No torch here: the edge runs this too.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from edge_agent.behavior.taxonomy import MIN_POINTS, STOP_SPEED_MPS
-from edge_agent.trajectory.kinematics import smooth
 
 FINE_S = 0.25
 STEP_S = 1.0
 MAX_STEPS = 180
 SMOOTH_HALF_S = 0.5
-SMOOTH_SAMPLES = 3
 REVISIT_AFTER_S = 5.0
 FEATURE_NAMES = (
     "mean_speed",
@@ -51,12 +50,20 @@ class TrackError(ValueError):
 
 def validate_points(points: object) -> tuple[np.ndarray, np.ndarray]:
     """``[[t, x, y], ...]`` to (t, xy) arrays, or :class:`TrackError` saying what is wrong."""
-    try:
-        arr = np.asarray(points, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise TrackError("points must be a list of [t, x, y] numbers") from e
-    if arr.ndim != 2 or arr.shape[1] != 3:
-        raise TrackError(f"points must be a list of [t, x, y] triples, got shape {arr.shape}")
+    if isinstance(points, list) and points and all(isinstance(p, list) and len(p) == 3 for p in points):
+        # the common case, read without numpy's slower nested-list path
+        try:
+            flat = np.fromiter(itertools.chain.from_iterable(points), dtype=np.float64, count=3 * len(points))
+        except (TypeError, ValueError) as e:
+            raise TrackError("points must be a list of [t, x, y] numbers") from e
+        arr = flat.reshape(-1, 3)
+    else:
+        try:
+            arr = np.asarray(points, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise TrackError("points must be a list of [t, x, y] numbers") from e
+        if arr.ndim != 2 or arr.shape[1] != 3:
+            raise TrackError(f"points must be a list of [t, x, y] triples, got shape {arr.shape}")
     if len(arr) < MIN_POINTS:
         raise TrackError(f"at least {MIN_POINTS} points are needed, got {len(arr)}")
     if not np.isfinite(arr).all():
@@ -79,86 +86,165 @@ class FineTrack:
     accel: np.ndarray  # (M,), m/s^2
 
 
-def window_mean(t: np.ndarray, xy: np.ndarray, grid: np.ndarray, half: float) -> np.ndarray:
-    """Mean of the points within ``half`` seconds of each grid time; interpolated where there are fewer than 2."""
-    lo = np.searchsorted(t, grid - half, side="left")
-    hi = np.searchsorted(t, grid + half, side="right")
+@dataclass(frozen=True)
+class FineBatch:
+    """Tracks resampled every ``FINE_S`` seconds and smoothed, concatenated, with per-sample kinematics.
+
+    Track ``k`` occupies ``[starts[k], starts[k + 1])`` of every array.
+    """
+
+    t: np.ndarray  # (M,) seconds since the track's first point
+    xy: np.ndarray  # (M, 2)
+    speed: np.ndarray  # (M,), m/s
+    turn: np.ndarray  # (M,), signed heading change since the previous sample, radians
+    accel: np.ndarray  # (M,), m/s^2
+    starts: np.ndarray  # (K + 1,)
+    duration: np.ndarray  # (K,)
+
+    def track(self, k: int) -> FineTrack:
+        a, b = self.starts[k], self.starts[k + 1]
+        return FineTrack(self.t[a:b], self.xy[a:b], self.speed[a:b], self.turn[a:b], self.accel[a:b])
+
+
+def fine_batch(tracks: Sequence[tuple[np.ndarray, np.ndarray]]) -> FineBatch:
+    """Resample and differentiate many tracks at once: numpy work per batch, not per track.
+
+    Each sample is the mean of the raw points within ``half`` seconds (0.5 s, or 1.5
+    sampling intervals for sparse tracks), interpolated where fewer than two fall in
+    the window, then a 3-sample moving average whose ends are left in place.
+    """
+    k_count = len(tracks)
+    n = np.fromiter((len(t) for t, _ in tracks), dtype=np.int64, count=k_count)
+    t_raw = np.concatenate([t for t, _ in tracks])
+    xy_raw = np.concatenate([xy for _, xy in tracks])
+    raw_start = np.concatenate([[0], np.cumsum(n)])
+    t_first, t_last = t_raw[raw_start[:-1]], t_raw[raw_start[1:] - 1]
+    duration = t_last - t_first
+    # sparse sampling (2-5 Hz) needs a wider window to average out the same jitter
+    half = np.maximum(SMOOTH_HALF_S, 1.5 * duration / np.maximum(n - 1, 1))
+    # lay the tracks end to end on one clock, far enough apart that no window reaches a neighbour
+    span = duration + 2 * half + 1.0
+    offset = np.concatenate([[0.0], np.cumsum(span[:-1])])
+    raw_track = np.repeat(np.arange(k_count), n)
+    clock = t_raw - t_first[raw_track] + offset[raw_track]
+    regular = duration >= 2 * FINE_S
+    m = np.where(regular, np.floor(duration / FINE_S + 1e-9).astype(np.int64) + 1, 3)
+    step = np.where(regular, FINE_S, duration / 2)
+    starts = np.concatenate([[0], np.cumsum(m)])
+    fine_track_of = np.repeat(np.arange(k_count), m)
+    local = np.arange(starts[-1]) - starts[fine_track_of]
+    t_local = local * step[fine_track_of]
+    grid = t_local + offset[fine_track_of]
+    h = half[fine_track_of]
+    lo = np.searchsorted(clock, grid - h, side="left")
+    hi = np.searchsorted(clock, grid + h, side="right")
     count = hi - lo
-    csum = np.vstack([np.zeros((1, 2)), np.cumsum(xy, axis=0)])
-    pos: np.ndarray = (csum[hi] - csum[lo]) / np.maximum(count, 1)[:, None]
+    csum = np.vstack([np.zeros((1, 2)), np.cumsum(xy_raw, axis=0)])
+    pos = (csum[hi] - csum[lo]) / np.maximum(count, 1)[:, None]
     sparse = count < 2
     if sparse.any():
-        pos[sparse, 0] = np.interp(grid[sparse], t, xy[:, 0])
-        pos[sparse, 1] = np.interp(grid[sparse], t, xy[:, 1])
-    return pos
+        pos[sparse, 0] = np.interp(grid[sparse], clock, xy_raw[:, 0])
+        pos[sparse, 1] = np.interp(grid[sparse], clock, xy_raw[:, 1])
+    inner = np.flatnonzero((local > 0) & (local < m[fine_track_of] - 1))
+    smooth_pos = pos.copy()
+    smooth_pos[inner] = (pos[inner - 1] + pos[inner] + pos[inner + 1]) / 3.0
+    dt = step[fine_track_of]
+    delta = np.zeros_like(smooth_pos)
+    delta[1:] = smooth_pos[1:] - smooth_pos[:-1]
+    v = np.hypot(delta[:, 0], delta[:, 1]) / dt
+    first = starts[:-1]
+    speed = v.copy()
+    speed[first] = v[first + 1]
+    heading = np.arctan2(delta[:, 1], delta[:, 0])
+    turn = np.zeros(len(v))
+    j = np.flatnonzero(local >= 2)
+    turn[j] = (heading[j] - heading[j - 1] + np.pi) % (2 * np.pi) - np.pi
+    turn[j[(v[j] < STOP_SPEED_MPS) | (v[j - 1] < STOP_SPEED_MPS)]] = 0.0  # a standing person's heading is noise
+    accel = np.zeros(len(v))
+    i = np.flatnonzero(local >= 1)
+    accel[i] = (speed[i] - speed[i - 1]) / dt[i]
+    return FineBatch(t_local, smooth_pos, speed, turn, accel, starts, duration)
 
 
 def fine_track(t: np.ndarray, xy: np.ndarray) -> FineTrack:
-    grid = np.arange(t[0], t[-1] + 1e-9, FINE_S)
-    if len(grid) < 3:
-        grid = np.linspace(t[0], t[-1], 3)
-    # sparse sampling (2-5 Hz) needs a wider window to average out the same jitter
-    half = max(SMOOTH_HALF_S, 1.5 * float(np.median(np.diff(t))))
-    pos = smooth(window_mean(t, xy, grid, half), SMOOTH_SAMPLES)
-    step = np.diff(pos, axis=0)
-    dt = np.diff(grid)
-    speed = np.hypot(step[:, 0], step[:, 1]) / dt
-    heading = np.arctan2(step[:, 1], step[:, 0])
-    turn = np.diff(heading)
-    turn = (turn + np.pi) % (2 * np.pi) - np.pi
-    turn[(speed[1:] < STOP_SPEED_MPS) | (speed[:-1] < STOP_SPEED_MPS)] = 0.0  # headings of a standing person are noise
-    speed = np.concatenate([[speed[0]], speed])
-    turn = np.concatenate([[0.0, 0.0], turn])
-    accel = np.concatenate([[0.0], np.diff(speed) / np.diff(grid)])
-    return FineTrack(grid, pos, speed, turn, accel)
+    return fine_batch([(t, xy)]).track(0)
+
+
+def sequences(tracks: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+    """One (T_k, N_FEATURES) float32 sequence per valid track, T_k <= MAX_STEPS, computed as one batch."""
+    if not tracks:
+        return []
+    fine = fine_batch(tracks)
+    m = np.diff(fine.starts)
+    per = np.maximum(1, np.ceil(np.maximum(fine.duration / MAX_STEPS, STEP_S) / FINE_S - 1e-9)).astype(np.int64)
+    steps = -(-m // per)
+    padded = steps * per
+    pad_start = np.concatenate([[0], np.cumsum(padded)])
+    pad_track = np.repeat(np.arange(len(m)), padded)
+    pad_local = np.arange(pad_start[-1]) - pad_start[pad_track]
+    src = fine.starts[pad_track] + np.minimum(pad_local, m[pad_track] - 1)  # pad by repeating the last sample
+    win_start_of = np.concatenate([[0], np.cumsum(steps)])
+    win_track = np.repeat(np.arange(len(m)), steps)
+    win_local = np.arange(win_start_of[-1]) - win_start_of[win_track]
+    first = pad_start[win_track] + win_local * per[win_track]
+    width = per[win_track].astype(np.float64)
+    step_s = width * FINE_S
+
+    speed, turn, accel = fine.speed[src], np.abs(fine.turn[src]), np.abs(fine.accel[src])
+    mean_speed = np.add.reduceat(speed, first) / width
+    spread = np.sqrt(np.maximum(np.add.reduceat(speed * speed, first) / width - mean_speed**2, 0.0))
+    begins = fine.xy[src[first]]
+    ends = fine.xy[src[first + per[win_track] - 1]]
+    start_xy = fine.xy[fine.starts[:-1]]
+    centroid = np.add.reduceat(fine.xy, fine.starts[:-1], axis=0) / m[:, None]
+    feats = np.empty((len(first), N_FEATURES), dtype=np.float64)
+    feats[:, 0] = mean_speed
+    feats[:, 1] = np.maximum.reduceat(speed, first)
+    feats[:, 2] = spread
+    feats[:, 3] = np.maximum.reduceat(accel, first)
+    feats[:, 4] = np.add.reduceat(turn, first) / np.pi
+    feats[:, 5] = np.maximum.reduceat(turn, first) / np.pi
+    feats[:, 6] = np.add.reduceat((speed < STOP_SPEED_MPS).astype(np.float64), first) / width
+    feats[:, 7] = np.hypot(*(ends - begins).T) / step_s
+    feats[:, 8] = np.hypot(*(ends - start_xy[win_track]).T)
+    feats[:, 9] = np.hypot(*(ends - centroid[win_track]).T)
+    feats[:, 10] = _revisit(ends, win_start_of, step_s)
+    feats[:, 11] = (win_local + 1) * step_s
+    out = (feats / _SCALE).astype(np.float32)
+    return np.split(out, win_start_of[1:-1])
+
+
+def _revisit(ends: np.ndarray, bounds: np.ndarray, step_s: np.ndarray) -> np.ndarray:
+    """Per step, the distance to where the person was at least REVISIT_AFTER_S earlier (small when they return).
+
+    Tracks with the same number and length of steps are handled together as one (G, S, S) array.
+    """
+    out = np.full(len(ends), 5.0)
+    sizes = np.diff(bounds)
+    firsts = bounds[:-1]
+    keys = sizes * 100_000 + np.round(step_s[np.minimum(firsts, len(step_s) - 1)] * 100).astype(np.int64)
+    for key in np.unique(keys):
+        members = firsts[keys == key]
+        size = int(sizes[keys == key][0])
+        lag = max(1, round(REVISIT_AFTER_S / float(step_s[members[0]])))
+        if size <= lag:
+            continue
+        idx = members[:, None] + np.arange(size)[None, :]  # (G, S)
+        e = ends[idx]
+        d = np.hypot(e[:, :, None, 0] - e[:, None, :, 0], e[:, :, None, 1] - e[:, None, :, 1])
+        d[:, ~np.tri(size, size, k=-lag, dtype=bool)] = np.inf
+        out[idx] = np.minimum(d.min(axis=2), 5.0)
+    return out
 
 
 def track_features(t: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    """(T, N_FEATURES) float32 sequence for one valid track, T <= MAX_STEPS."""
-    fine = fine_track(t, xy)
-    duration = float(fine.t[-1] - fine.t[0])
-    per_step = max(1, int(np.ceil(max(duration / MAX_STEPS, STEP_S) / FINE_S - 1e-9)))
-    m = len(fine.t)
-    steps = -(-m // per_step)
-    pad = steps * per_step - m
-
-    def windows(values: np.ndarray) -> np.ndarray:
-        padded = np.concatenate([values, np.repeat(values[-1:], pad, axis=0)]) if pad else values
-        return padded.reshape(steps, per_step, *values.shape[1:])
-
-    speed, turn, accel, pos = windows(fine.speed), windows(np.abs(fine.turn)), windows(fine.accel), windows(fine.xy)
-    step_s = per_step * FINE_S
-    start, centroid = fine.xy[0], fine.xy.mean(axis=0)
-    ends = pos[:, -1]
-    # distance to where the person was at least REVISIT_AFTER_S earlier: small when they come back
-    lag = max(1, round(REVISIT_AFTER_S / step_s))
-    d = np.hypot(ends[:, None, 0] - ends[None, :, 0], ends[:, None, 1] - ends[None, :, 1])
-    earlier = np.tril(np.ones((steps, steps), dtype=bool), k=-lag)
-    revisit = np.where(earlier, d, np.inf).min(axis=1)
-    revisit[~np.isfinite(revisit)] = 5.0
-    feats = np.stack(
-        [
-            speed.mean(axis=1),
-            speed.max(axis=1),
-            speed.std(axis=1),
-            np.abs(accel).max(axis=1),
-            turn.sum(axis=1) / np.pi,
-            turn.max(axis=1) / np.pi,
-            (speed < STOP_SPEED_MPS).mean(axis=1),
-            np.hypot(*(pos[:, -1] - pos[:, 0]).T) / step_s,
-            np.hypot(*(ends - start).T),
-            np.hypot(*(ends - centroid).T),
-            np.minimum(revisit, 5.0),
-            np.arange(1, steps + 1) * step_s,
-        ],
-        axis=1,
-    )
-    return (feats / _SCALE).astype(np.float32)
+    """(T, N_FEATURES) float32 sequence for one valid track."""
+    return sequences([(t, xy)])[0]
 
 
 def batch_features(tracks: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """Padded (N, T, F) features and (N, T) mask (1 for real steps) for a batch of valid tracks."""
-    seqs = [track_features(t, xy) for t, xy in tracks]
+    seqs = sequences(tracks)
     longest = max((len(s) for s in seqs), default=1)
     x = np.zeros((len(seqs), longest, N_FEATURES), dtype=np.float32)
     mask = np.zeros((len(seqs), longest), dtype=np.float32)

@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 
 from edge_agent.behavior.classifier import BehaviorClassifier
-from edge_agent.behavior.features import TrackError, track_features, validate_points
+from edge_agent.behavior.features import TrackError, validate_points
 from edge_agent.behavior.taxonomy import LABELS
 
 CHUNK_LINES = 4096
@@ -33,7 +33,7 @@ class ClassifyStats:
 @dataclass(frozen=True)
 class ParsedLine:
     track_id: Any  # echoed as given, whatever its JSON type
-    features: np.ndarray | None = None
+    track: tuple[np.ndarray, np.ndarray] | None = None  # (t, xy) when valid
     error: str | None = None
 
 
@@ -54,7 +54,7 @@ def parse_line(line: bytes) -> ParsedLine:
         t, xy = validate_points(obj["points"])
     except TrackError as e:
         return ParsedLine(track_id, error=str(e))
-    return ParsedLine(track_id, features=track_features(t, xy))
+    return ParsedLine(track_id, track=(t, xy))
 
 
 def classify_lines(lines: Iterable[bytes], classifier: BehaviorClassifier, stats: ClassifyStats) -> Iterator[bytes]:
@@ -72,12 +72,12 @@ def classify_lines(lines: Iterable[bytes], classifier: BehaviorClassifier, stats
 
 def _classify_chunk(chunk: list[bytes], classifier: BehaviorClassifier, stats: ClassifyStats) -> Iterator[bytes]:
     parsed = [parse_line(line) for line in chunk]
-    good = [p.features for p in parsed if p.features is not None]
-    probs = iter(classifier.predict_sequences(good)) if good else iter(())
+    good = [p.track for p in parsed if p.track is not None]
+    probs = iter(classifier.predict(good)) if good else iter(())
     version = classifier.model_version
     for item in parsed:
         stats.lines += 1
-        if item.features is None:
+        if item.track is None:
             stats.errors += 1
             yield orjson.dumps({"track_id": item.track_id, "error": item.error}) + b"\n"
             continue

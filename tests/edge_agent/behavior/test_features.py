@@ -11,6 +11,8 @@ from edge_agent.behavior.features import (
     N_FEATURES,
     TrackError,
     batch_features,
+    fine_track,
+    sequences,
     track_features,
     validate_points,
 )
@@ -88,3 +90,20 @@ def test_noisy_observation_is_valid() -> None:
 def test_invalid_tracks_are_named(points: object, message: str) -> None:
     with pytest.raises(TrackError, match=message):
         validate_points(points)
+
+
+def test_batched_revisit_matches_the_definition() -> None:
+    """The revisit feature, computed for many tracks at once, equals the plain per-track formula."""
+    tracks = [sample_track(label) for label in ("confused", "hesitant", "interested")]
+    rng = np.random.default_rng(9)
+    tracks += [(t + 5.0, xy + rng.normal(0, 0.05, xy.shape)) for t, xy in tracks]  # same lengths: one group
+    for (t, xy), seq in zip(tracks, sequences(tracks), strict=True):
+        ends_from_start = seq[:, FEATURE_NAMES.index("dist_from_start")] * 10.0
+        revisit = seq[:, FEATURE_NAMES.index("revisit_dist")] * 5.0
+        fine = fine_track(t, xy)
+        ends = fine.xy[np.minimum(np.arange(1, len(seq) + 1) * 4 - 1, len(fine.xy) - 1)]
+        np.testing.assert_allclose(np.hypot(*(ends - fine.xy[0]).T), ends_from_start, atol=1e-3)
+        for j in range(len(seq)):
+            earlier = ends[: max(0, j - 4)]
+            want = min(5.0, float(np.hypot(*(earlier - ends[j]).T).min())) if len(earlier) else 5.0
+            assert revisit[j] == pytest.approx(want, abs=1e-3)

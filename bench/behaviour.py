@@ -1,0 +1,124 @@
+"""Throughput of behaviour classification: ``retail-edge classify`` end to end and its parts.
+
+    python bench/behaviour.py [--tracks 4000] [--seconds 60] [--hz 10] [--batch 256] [--threads 2]
+
+Writes a JSONL file of synthetic tracks of ``--seconds`` each (a walk with stops,
+sampled at ``--hz`` with timing jitter and 10 cm of position noise, as real
+tracker output), then measures in one run, so the ratios are comparable:
+
+- end to end: JSON reading, validation, features, model and JSON writing
+  (``classify_stream`` in this process, plus the CLI's own wall time with start-up);
+- parse: JSON to validated arrays; features: arrays to model input;
+- model only: ONNX Runtime on precomputed features, batches of ``--batch``.
+
+The cost does not depend on the label, so synthetic tracks are right for timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from edge_agent.behavior.classifier import BehaviorClassifier
+from edge_agent.behavior.features import sequences, validate_points
+from edge_agent.behavior.jsonl import classify_stream
+
+
+def synthetic_track(rng: np.random.Generator, seconds: float, hz: float) -> list[list[float]]:
+    n = int(seconds * hz)
+    t = np.cumsum(rng.uniform(0.8, 1.2, n) / hz)
+    speed = np.where(rng.random(n) < 0.3, 0.0, rng.uniform(0.4, 1.4, n))
+    heading = np.cumsum(rng.normal(0, 0.2, n))
+    step = (speed / hz)[:, None] * np.stack([np.cos(heading), np.sin(heading)], axis=1)
+    xy = np.cumsum(step, axis=0) + rng.normal(0, 0.1, (n, 2))
+    points: list[list[float]] = np.round(np.column_stack([t, xy]), 3).tolist()
+    return points
+
+
+def best_of(repeat: int, fn: Callable[[], object]) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tracks", type=int, default=4000)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--hz", type=float, default=10.0)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--model", type=Path, default=None)
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "tracks.jsonl"
+        with src.open("w") as f:
+            for i in range(args.tracks):
+                f.write(json.dumps({"track_id": f"t{i}", "points": synthetic_track(rng, args.seconds, args.hz)}) + "\n")
+        lines = src.read_bytes().splitlines()
+        classifier = BehaviorClassifier(args.model, threads=args.threads, batch_size=args.batch)
+
+        def end_to_end() -> None:
+            with src.open("rb") as f:
+                classify_stream(f, io.BytesIO(), classifier)
+
+        def parse() -> list[tuple[np.ndarray, np.ndarray]]:
+            return [validate_points(orjson.loads(line)["points"]) for line in lines]
+
+        parsed = parse()
+        seqs = sequences(parsed)
+        n = args.tracks
+        e2e = best_of(args.repeat, end_to_end)
+        parse_s = best_of(args.repeat, parse)
+        feat_s = best_of(args.repeat, lambda: sequences(parsed))
+        model_s = best_of(args.repeat, lambda: classifier.predict_sequences(seqs))
+        out = Path(tmp) / "out.jsonl"
+        t0 = time.perf_counter()
+        cmd = [sys.executable, "-m", "edge_agent", "classify", str(src), "-o", str(out)]
+        if args.model:
+            cmd += ["--model", str(args.model)]
+        subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+        cli_s = time.perf_counter() - t0
+
+    steps = float(np.mean([len(s) for s in seqs]))
+    print(
+        f"{n} tracks of {args.seconds:.0f} s at {args.hz:.0f} Hz ({len(parsed[0][0])} points, {steps:.0f} model steps)"
+    )
+    print(
+        f"model {classifier.model_version}, batch {args.batch}, "
+        f"{args.threads} ONNX Runtime threads, {os.cpu_count()} CPUs"
+    )
+    print()
+    print(f"{'stage':34s} {'tracks/s':>10s} {'us/track':>9s}")
+    rows = [
+        ("end to end (classify_stream)", e2e),
+        ("  JSON parse + validation", parse_s),
+        ("  features", feat_s),
+        ("  model only (ONNX Runtime)", model_s),
+        ("CLI wall time incl. start-up", cli_s),
+    ]
+    for name, seconds in rows:
+        print(f"{name:34s} {n / seconds:10.0f} {1e6 * seconds / n:9.1f}")
+    print()
+    print("target: end to end >= 5000 tracks/s for 60 s tracks")
+
+
+if __name__ == "__main__":
+    main()
