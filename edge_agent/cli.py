@@ -12,14 +12,7 @@ from typing import Annotated
 
 import typer
 
-from edge_agent.behavior.classifier import BehaviorClassifier, BehaviorModelError
-from edge_agent.behavior.jsonl import classify_stream
 from edge_agent.config import AgentConfig, ConfigError, load_agent_config, parse_agent_config
-from edge_agent.demo import CREDIT, DemoInputError, find_demo_clip
-from edge_agent.detect import DetectorError
-from edge_agent.ingest.video_source import SourceError
-from edge_agent.pipeline.analyze import analyze_video
-from edge_agent.store import StoreError
 
 app = typer.Typer(help="Store-side shopper analytics agent.", no_args_is_help=True, add_completion=False)
 
@@ -66,6 +59,11 @@ def analyze(
     ] = None,
 ) -> None:
     """Run the vision pipeline over one recorded video and write the results to a folder."""
+    from edge_agent.detect import DetectorError
+    from edge_agent.ingest.video_source import SourceError
+    from edge_agent.pipeline.analyze import analyze_video
+    from edge_agent.store import StoreError
+
     try:
         cfg = demo_config() if demo else _load(config)
         result = analyze_video(
@@ -97,6 +95,8 @@ def demo(
     annotate: Annotated[bool, typer.Option(help="also write an annotated video into the folder")] = True,
 ) -> None:
     """Analyze Intel's public sample clip with the embedded demo configuration."""
+    from edge_agent.demo import CREDIT, DemoInputError, find_demo_clip
+
     try:
         clip = find_demo_clip()
     except DemoInputError as e:
@@ -112,6 +112,9 @@ def classify(
     model: Annotated[Path | None, typer.Option(help="behaviour model (.onnx); default: the packaged one")] = None,
 ) -> None:
     """Classify each track's shopping behaviour (BEHAVIORS.md's JSONL in and out, same order)."""
+    from edge_agent.behavior.classifier import BehaviorClassifier, BehaviorModelError
+    from edge_agent.behavior.jsonl import classify_stream
+
     try:
         classifier = BehaviorClassifier(model)
         with input_path.open("rb") as src:

@@ -48,9 +48,16 @@ class TrackError(ValueError):
     """A track that cannot be classified; the message is the reason given to the user."""
 
 
+def _all_triples(points: list[object]) -> bool:
+    try:
+        return set(map(len, points)) == {3}  # type: ignore[arg-type]
+    except TypeError:  # an element without a length, e.g. a number
+        return False
+
+
 def validate_points(points: object) -> tuple[np.ndarray, np.ndarray]:
     """``[[t, x, y], ...]`` to (t, xy) arrays, or :class:`TrackError` saying what is wrong."""
-    if isinstance(points, list) and points and all(isinstance(p, list) and len(p) == 3 for p in points):
+    if isinstance(points, list) and _all_triples(points):
         # the common case, read without numpy's slower nested-list path
         try:
             flat = np.fromiter(itertools.chain.from_iterable(points), dtype=np.float64, count=3 * len(points))
@@ -230,10 +237,12 @@ def _revisit(ends: np.ndarray, bounds: np.ndarray, step_s: np.ndarray) -> np.nda
         if size <= lag:
             continue
         idx = members[:, None] + np.arange(size)[None, :]  # (G, S)
-        e = ends[idx]
-        d = np.hypot(e[:, :, None, 0] - e[:, None, :, 0], e[:, :, None, 1] - e[:, None, :, 1])
-        d[:, ~np.tri(size, size, k=-lag, dtype=bool)] = np.inf
-        out[idx] = np.minimum(d.min(axis=2), 5.0)
+        e = ends[idx].astype(np.float32)
+        dx = e[:, :, None, 0] - e[:, None, :, 0]
+        dy = e[:, :, None, 1] - e[:, None, :, 1]
+        d2 = dx * dx + dy * dy  # squared: one square root per step instead of per pair
+        d2[:, ~np.tri(size, size, k=-lag, dtype=bool)] = np.inf
+        out[idx] = np.minimum(np.sqrt(d2.min(axis=2)), 5.0)
     return out
 
 

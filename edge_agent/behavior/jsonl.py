@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -17,10 +18,10 @@ import numpy as np
 import orjson
 
 from edge_agent.behavior.classifier import BehaviorClassifier
-from edge_agent.behavior.features import TrackError, validate_points
+from edge_agent.behavior.features import TrackError, sequences, validate_points
 from edge_agent.behavior.taxonomy import LABELS
 
-CHUNK_LINES = 4096
+CHUNK_LINES = 1024
 
 
 @dataclass
@@ -57,39 +58,60 @@ def parse_line(line: bytes) -> ParsedLine:
     return ParsedLine(track_id, track=(t, xy))
 
 
-def classify_lines(lines: Iterable[bytes], classifier: BehaviorClassifier, stats: ClassifyStats) -> Iterator[bytes]:
+def _chunks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
     chunk: list[bytes] = []
     for line in lines:
-        if not line.strip():
-            continue
-        chunk.append(line)
-        if len(chunk) >= CHUNK_LINES:
-            yield from _classify_chunk(chunk, classifier, stats)
-            chunk = []
+        if line.strip():
+            chunk.append(line)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
     if chunk:
-        yield from _classify_chunk(chunk, classifier, stats)
+        yield chunk
 
 
-def _classify_chunk(chunk: list[bytes], classifier: BehaviorClassifier, stats: ClassifyStats) -> Iterator[bytes]:
+@dataclass(frozen=True)
+class _Prepared:
+    parsed: list[ParsedLine]
+    sequences: list[np.ndarray]
+
+
+def _prepare(chunk: list[bytes]) -> _Prepared:
     parsed = [parse_line(line) for line in chunk]
-    good = [p.track for p in parsed if p.track is not None]
-    probs = iter(classifier.predict(good)) if good else iter(())
-    version = classifier.model_version
-    for item in parsed:
+    return _Prepared(parsed, sequences([p.track for p in parsed if p.track is not None]))
+
+
+def classify_lines(lines: Iterable[bytes], classifier: BehaviorClassifier, stats: ClassifyStats) -> Iterator[bytes]:
+    """Results in input order. The model runs on one chunk in a worker thread (ONNX Runtime releases
+    the GIL) while this thread parses the next, so reading and inference overlap on two cores."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="behavior-model") as pool:
+        pending: tuple[_Prepared, Future[np.ndarray]] | None = None
+        for chunk in _chunks(lines, CHUNK_LINES):
+            prepared = _prepare(chunk)
+            running = pool.submit(classifier.predict_sequences, prepared.sequences)
+            if pending is not None:
+                yield from _format(pending[0], pending[1].result(), classifier.model_version, stats)
+            pending = (prepared, running)
+        if pending is not None:
+            yield from _format(pending[0], pending[1].result(), classifier.model_version, stats)
+
+
+def _format(prepared: _Prepared, probs: np.ndarray, version: str, stats: ClassifyStats) -> Iterator[bytes]:
+    rows = iter(probs)
+    for item in prepared.parsed:
         stats.lines += 1
         if item.track is None:
             stats.errors += 1
             yield orjson.dumps({"track_id": item.track_id, "error": item.error}) + b"\n"
             continue
-        p = next(probs)
-        track_id = item.track_id
+        p = next(rows)
         stats.classified += 1
         yield (
             orjson.dumps(
                 {
-                    "track_id": track_id,
+                    "track_id": item.track_id,
                     "behavior": LABELS[int(p.argmax())],
-                    "probabilities": {label: round(float(v), 4) for label, v in zip(LABELS, p, strict=True)},
+                    "probabilities": dict(zip(LABELS, np.round(p, 4).tolist(), strict=True)),
                     "model_version": version,
                 }
             )
