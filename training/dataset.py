@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_agent.behavior.features import N_FEATURES, TrackError, sequences, validate_points
+from edge_agent.behavior.features import TrackError, pad, sequences, validate_points
 from edge_agent.behavior.taxonomy import LABELS
 from training.simulate import LabelledTrack
 
@@ -67,16 +67,6 @@ class Encoded:
 
     def __len__(self) -> int:
         return len(self.sequences)
-
-
-def pad(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    longest = max(len(s) for s in sequences)
-    x = np.zeros((len(sequences), longest, N_FEATURES), dtype=np.float32)
-    mask = np.zeros((len(sequences), longest), dtype=np.float32)
-    for i, s in enumerate(sequences):
-        x[i, : len(s)] = s
-        mask[i, : len(s)] = 1.0
-    return x, mask
 
 
 def batches(

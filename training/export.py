@@ -8,22 +8,10 @@ from pathlib import Path
 import onnx
 import torch
 
-from edge_agent.behavior import features
-from edge_agent.behavior.taxonomy import LABELS
+from edge_agent.behavior.features import feature_config
 from training.model import BehaviorNet
 
 OPSET = 17
-
-
-def feature_config() -> dict[str, object]:
-    """Everything that must match between training and the edge for a model to be valid."""
-    return {
-        "feature_names": list(features.FEATURE_NAMES),
-        "fine_s": features.FINE_S,
-        "step_s": features.STEP_S,
-        "max_steps": features.MAX_STEPS,
-        "labels": list(LABELS),
-    }
 
 
 def export_onnx(model: BehaviorNet, path: Path, model_version: str) -> None:

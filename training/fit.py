@@ -25,9 +25,10 @@ import onnx
 import torch
 from torch import nn
 
+from edge_agent.behavior.features import feature_config
 from edge_agent.behavior.taxonomy import LABELS
 from training.dataset import Encoded, batches, read_labelled_jsonl
-from training.export import export_onnx, feature_config, set_metadata
+from training.export import export_onnx, set_metadata
 from training.metrics import Report, plot_confusion, report
 from training.model import BehaviorNet
 from training.simulate import LabelledTrack, simulate

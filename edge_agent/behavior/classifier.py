@@ -33,16 +33,6 @@ def default_model_path() -> Path:
     return Path(str(resources.files("edge_agent.behavior") / "models" / DEFAULT_MODEL))
 
 
-def expected_feature_config() -> dict[str, object]:
-    return {
-        "feature_names": list(features.FEATURE_NAMES),
-        "fine_s": features.FINE_S,
-        "step_s": features.STEP_S,
-        "max_steps": features.MAX_STEPS,
-        "labels": list(LABELS),
-    }
-
-
 class BehaviorClassifier:
     def __init__(self, path: Path | None = None, threads: int | None = None, batch_size: int = 256) -> None:
         self.path = path or default_model_path()
@@ -61,9 +51,9 @@ class BehaviorClassifier:
             config = json.loads(meta["feature_config"])
         except (KeyError, json.JSONDecodeError) as e:
             raise BehaviorModelError(f"{self.path}: no feature configuration in the model's metadata") from e
-        if config != expected_feature_config():
+        if config != features.feature_config():
             raise BehaviorModelError(
-                f"{self.path}: trained with features {config}, this agent computes {expected_feature_config()}"
+                f"{self.path}: trained with features {config}, this agent computes {features.feature_config()}"
             )
         names = [i.name for i in self.session.get_inputs()]
         if names != ["features", "mask"]:
@@ -85,11 +75,5 @@ class BehaviorClassifier:
         order = np.argsort([len(s) for s in seqs], kind="stable")  # similar lengths share a batch: little padding
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            longest = max(len(seqs[i]) for i in idx)
-            x = np.zeros((len(idx), longest, features.N_FEATURES), dtype=np.float32)
-            mask = np.zeros((len(idx), longest), dtype=np.float32)
-            for row, i in enumerate(idx):
-                x[row, : len(seqs[i])] = seqs[i]
-                mask[row, : len(seqs[i])] = 1.0
-            out[idx] = self.predict_features(x, mask)
+            out[idx] = self.predict_features(*features.pad([seqs[i] for i in idx]))
         return out

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge_agent.behavior.taxonomy import MIN_POINTS, STOP_SPEED_MPS
+from edge_agent.behavior.taxonomy import LABELS, MIN_POINTS, STOP_SPEED_MPS
 
 FINE_S = 0.25
 STEP_S = 1.0
@@ -251,9 +251,24 @@ def track_features(t: np.ndarray, xy: np.ndarray) -> np.ndarray:
     return sequences([(t, xy)])[0]
 
 
+def feature_config() -> dict[str, object]:
+    """Everything that must match between a model's training and the edge for its answers to mean anything."""
+    return {
+        "feature_names": list(FEATURE_NAMES),
+        "fine_s": FINE_S,
+        "step_s": STEP_S,
+        "max_steps": MAX_STEPS,
+        "labels": list(LABELS),
+    }
+
+
 def batch_features(tracks: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """Padded (N, T, F) features and (N, T) mask (1 for real steps) for a batch of valid tracks."""
-    seqs = sequences(tracks)
+    return pad(sequences(tracks))
+
+
+def pad(seqs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences zero-padded to the longest, with a mask of 1 on real steps."""
     longest = max((len(s) for s in seqs), default=1)
     x = np.zeros((len(seqs), longest, N_FEATURES), dtype=np.float32)
     mask = np.zeros((len(seqs), longest), dtype=np.float32)
