@@ -81,7 +81,8 @@ class OnnxDetector(Detector[yolo_common.YoloBatch, np.ndarray]):
         return self.config.imgsz, self.config.imgsz
 
     def _warm_up(self) -> None:
-        w, h = self.static_size or (self.config.imgsz, self.config.imgsz)
+        # at the shape a 16:9 camera will use, so the first real frame does not pay for a new shape
+        w, h = self.static_size or self.input_size(16 * self.config.imgsz // 9, self.config.imgsz)
         dummy = np.zeros((h, w, 3), dtype=np.uint8)
         batch = self.preprocess([dummy])
         try:

@@ -105,8 +105,18 @@ def postprocess(
     """
     wanted = np.asarray(classes, dtype=np.int64)
     result: list[sv.Detections] = []
+    wanted_rows = 4 + wanted[wanted < output.shape[1] - 4]
     for b, lb in enumerate(boxes):
-        pred = output[b]
+        # only anchors where a wanted class reaches the threshold can survive: skip the rest before the
+        # argmax over every class (the same result, a hundredth of the work on a mostly empty frame)
+        if not len(wanted_rows):
+            result.append(sv.Detections.empty())
+            continue
+        cand = np.flatnonzero(output[b, wanted_rows].max(axis=0) >= confidence)
+        if not len(cand):
+            result.append(sv.Detections.empty())
+            continue
+        pred = output[b][:, cand]
         scores_all = pred[4:]
         class_id = scores_all.argmax(axis=0)
         score = scores_all[class_id, np.arange(pred.shape[1])]
