@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge_agent.behavior.taxonomy import LABELS
 from training.signatures import Signature, signature
 
 ORDER = ("interested", "frustrated", "hesitant", "confused", "disinterested", "decisive")
@@ -52,7 +51,3 @@ def criteria(s: Signature) -> dict[str, list[bool]]:
 def classify(t: np.ndarray, xy: np.ndarray) -> str:
     scores = {label: sum(c) / len(c) for label, c in criteria(signature(t, xy)).items()}
     return max(ORDER, key=lambda label: (scores[label], -ORDER.index(label)))
-
-
-def probabilities(label: str) -> dict[str, float]:
-    return {name: float(name == label) for name in LABELS}

@@ -18,7 +18,7 @@ import numpy as np
 import supervision as sv
 
 from edge_agent.analytics.heatmap import HeatmapAccumulator
-from edge_agent.analytics.lines import Crossing, LineMonitor
+from edge_agent.analytics.lines import LineMonitor
 from edge_agent.analytics.zones import ZoneMonitor, ZoneVisit
 from edge_agent.behavior.classifier import BehaviorClassifier
 from edge_agent.behavior.taxonomy import LABELS
@@ -74,7 +74,6 @@ class CameraPipeline:
         self.heatmap = HeatmapAccumulator(agent.store_id, camera.id, width, height, hm.rows, hm.cols, hm.bucket_seconds)
         self.open_tracks: dict[int, OpenTrack] = {}
         self.zone_events: list[ZoneEvent] = []
-        self.crossings: list[Crossing] = []
         self.discarded_tracks = 0
         self._done: list[tuple[TrackSummary, np.ndarray, np.ndarray]] = []  # summary, full t, full xy
         self._line_buckets: dict[tuple[str, float], list[int]] = defaultdict(lambda: [0, 0])
@@ -103,7 +102,6 @@ class CameraPipeline:
                 self.zone_events.append(ZoneEvent(self.camera.id, self.open_tracks[tid].key, visit, exited=True))
         for line in self.lines:
             for crossing in line.update(t, ids, feet):
-                self.crossings.append(crossing)
                 bucket = float(np.floor(t / self.agent.lines.bucket_seconds) * self.agent.lines.bucket_seconds)
                 self._line_buckets[(crossing.line_id, bucket)][0 if crossing.direction == "in" else 1] += 1
         self.heatmap.add(t, feet)
