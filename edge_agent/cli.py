@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 import sys
 from datetime import datetime
 from importlib import resources
@@ -84,6 +85,9 @@ def analyze(
         typer.echo(f"  zone {zid}: {z['entries']} entries, mean dwell {z['dwell_mean_s']} s")
     for lid, c in r["lines"].items():
         typer.echo(f"  line {lid}: {c['in']} in, {c['out']} out")
+    behaviours = Counter(t["behavior"] for t in r["tracks"] if t.get("behavior"))
+    if behaviours:
+        typer.echo("  behaviour: " + ", ".join(f"{n} {label}" for label, n in behaviours.most_common()))
     typer.echo(f"results in {out.resolve()}/ (report.json, heatmap.png, store.db)")
     if annotate:
         typer.echo(f"annotated video: {annotate.resolve()}")
