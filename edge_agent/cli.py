@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 import sys
+from collections import Counter
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
