@@ -94,3 +94,14 @@ def test_bad_labelled_files_name_file_and_line(tmp_path: Path, line: str, messag
     path.write_text('{"track_id": "ok", "label": "decisive", "points": [[0,0,0],[1,1,1],[2,2,2]]}\n' + line + "\n")
     with pytest.raises(DatasetError, match=f"labels.jsonl:2: .*{message}"):
         read_labelled_jsonl(path)
+
+
+def test_k_fold_cross_validation_is_logged(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = fit(FitConfig(per_class=6, epochs=1, folds=3), uri, register=False)
+    assert result.registered_version is None
+    metrics = MlflowClient(tracking_uri=uri).get_run(result.run_id).data.metrics
+    assert 0.0 <= metrics["cv_macro_f1_mean"] <= 1.0
+    assert metrics["cv_macro_f1_std"] >= 0.0
