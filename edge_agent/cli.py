@@ -60,6 +60,7 @@ def analyze(
     ] = None,
 ) -> None:
     """Run the vision pipeline over one recorded video and write the results to a folder."""
+    from edge_agent.behavior.classifier import BehaviorModelError
     from edge_agent.detect import DetectorError
     from edge_agent.ingest.video_source import SourceError
     from edge_agent.pipeline.analyze import analyze_video
@@ -77,7 +78,7 @@ def analyze(
         )
     except ConfigError as e:
         raise _fail(str(e), 2) from e
-    except (SourceError, DetectorError, StoreError, ValueError, OSError) as e:
+    except (SourceError, DetectorError, BehaviorModelError, StoreError, ValueError, OSError) as e:
         raise _fail(str(e)) from e
     r = result.report
     typer.echo(f"{r['visitors']} visitor(s) in {r['video']['duration_s']} s of video ({result.fps:.1f} frames/s)")

@@ -196,6 +196,7 @@ def bad_inputs(tmp: Path, clip: Path) -> dict[str, tuple[list[str], int, str]]:
     write_bad_model(tmp / "bad.onnx")
     (tmp / "badmodel.yaml").write_text(f"store_id: s\ndetector:\n  type: onnx\n  model: {tmp / 'bad.onnx'}\n")
     (tmp / "nomodel.yaml").write_text(f"store_id: s\ndetector:\n  type: onnx\n  model: {tmp / 'missing.onnx'}\n")
+    (tmp / "nobehavior.yaml").write_text(f"store_id: s\nbehavior:\n  model: {tmp / 'missing-behavior.onnx'}\n")
     return {
         "corrupt video": ([str(tmp / "corrupt.mp4")], 1, "cannot open video source"),
         "zero-length video": ([str(tmp / "empty.mp4")], 1, "video file is empty (0 bytes)"),
@@ -204,6 +205,11 @@ def bad_inputs(tmp: Path, clip: Path) -> dict[str, tuple[list[str], int, str]]:
         "invalid config": ([str(clip), "--config", str(tmp / "bad.yaml")], 2, "line 4: detector.scael"),
         "wrong model output": ([str(clip), "--config", str(tmp / "badmodel.yaml")], 1, "unexpected output shape"),
         "missing model": ([str(clip), "--config", str(tmp / "nomodel.yaml")], 1, "ONNX model file not found"),
+        "missing behaviour model": (
+            [str(clip), "--config", str(tmp / "nobehavior.yaml")],
+            1,
+            "behaviour model not found",
+        ),
     }
 
 
@@ -217,6 +223,7 @@ def bad_inputs(tmp: Path, clip: Path) -> dict[str, tuple[list[str], int, str]]:
         "invalid config",
         "wrong model output",
         "missing model",
+        "missing behaviour model",
     ],
 )
 def test_bad_input_fails_clearly_and_keeps_earlier_results(case: str, tmp_path: Path, intel_clip: Path) -> None:
