@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections import Counter
 from datetime import datetime
@@ -13,14 +12,10 @@ from typing import Annotated
 
 import typer
 
+from edge_agent.cli_support import fail, setup_logging
 from edge_agent.config import AgentConfig, ConfigError, load_agent_config, parse_agent_config
 
 app = typer.Typer(help="Store-side shopper analytics agent.", no_args_is_help=True, add_completion=False)
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def demo_config() -> AgentConfig:
@@ -37,11 +32,7 @@ def _load(config: Path | None) -> AgentConfig:
 
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(verbose)
 
 
 @app.command()
@@ -77,9 +68,9 @@ def analyze(
             start_time=start_time.timestamp() if start_time else None,
         )
     except ConfigError as e:
-        raise _fail(str(e), 2) from e
+        raise fail(str(e), 2) from e
     except (SourceError, DetectorError, BehaviorModelError, StoreError, ValueError, OSError) as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
     r = result.report
     typer.echo(f"{r['visitors']} visitor(s) in {r['video']['duration_s']} s of video ({result.fps:.1f} frames/s)")
     for zid, z in r["zones"].items():
@@ -105,7 +96,7 @@ def demo(
     try:
         clip = find_demo_clip()
     except DemoInputError as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
     typer.echo(f"demo input: {clip} ({CREDIT})")
     analyze(clip, out=out, annotate=out / "annotated.mp4" if annotate else None, demo=True)
 
@@ -131,12 +122,12 @@ def classify(
                     stats = classify_stream(src, dst, classifier)
                 tmp.replace(output)
     except BehaviorModelError as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
     except OSError as e:
-        raise _fail(f"cannot read {input_path}: {e.strerror or e}") from e
+        raise fail(f"cannot read {input_path}: {e.strerror or e}") from e
     typer.echo(f"{stats.classified} classified, {stats.errors} error line(s) of {stats.lines}", err=True)
     if stats.classified == 0:
-        raise _fail(f"nothing could be classified in {input_path}")
+        raise fail(f"nothing could be classified in {input_path}")
 
 
 @app.command("check-config")
@@ -145,7 +136,7 @@ def check_config(config: Annotated[Path, typer.Argument(help="agent YAML file")]
     try:
         cfg = load_agent_config(config)
     except ConfigError as e:
-        raise _fail(str(e), 2) from e
+        raise fail(str(e), 2) from e
     typer.echo(f"{config}: valid ({len(cfg.cameras)} camera(s), detector {cfg.detector.type})")
 
 
@@ -157,7 +148,7 @@ def show_config(
     try:
         cfg = load_agent_config(config) if config else demo_config()
     except ConfigError as e:
-        raise _fail(str(e), 2) from e
+        raise fail(str(e), 2) from e
     typer.echo(json.dumps(cfg.model_dump(mode="json"), indent=2))
 
 

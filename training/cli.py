@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from edge_agent.cli_support import fail, setup_logging
+
 app = typer.Typer(help="Behaviour model training.", no_args_is_help=True, add_completion=False)
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(verbose)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # stores may have no internet at all
 
 
@@ -62,7 +53,7 @@ def fit(
     try:
         result = run(cfg, tracking_uri or default_tracking_uri(Path.cwd()), export_to=export, register=register)
     except DatasetError as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
     typer.echo(result.validation.table("held-out validation split"))
     version = f"version {result.registered_version}" if result.registered_version else "not registered"
     typer.echo(f"run {result.run_id}, {version}, model {result.onnx_path}, {result.seconds:.0f} s")
@@ -97,7 +88,7 @@ def eth_ucy(
     try:
         n = convert(files, output, min_seconds)
     except (OSError, ValueError) as e:
-        raise _fail(str(e)) from e
+        raise fail(str(e)) from e
     typer.echo(f"{n} tracks of {min_seconds:g} s or more written to {output}")
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge_agent.analytics.buckets import bucket_start
 from edge_agent.domain import HeatmapTile
 
 # A frame stands for at most this long: after a stall or a dropped stretch the
@@ -26,9 +26,6 @@ class HeatmapAccumulator:
     _grids: dict[float, np.ndarray] = field(default_factory=dict, init=False)
     _last_t: float | None = field(default=None, init=False)
 
-    def bucket_of(self, t: float) -> float:
-        return math.floor(t / self.bucket_seconds) * self.bucket_seconds
-
     def add(self, t: float, feet_px: np.ndarray) -> None:
         """One frame at Unix time ``t`` with the feet of everyone tracked in it."""
         dt = 0.0 if self._last_t is None else min(max(t - self._last_t, 0.0), MAX_FRAME_WEIGHT_S)
@@ -36,7 +33,9 @@ class HeatmapAccumulator:
         pts = np.asarray(feet_px, dtype=np.float64).reshape(-1, 2)
         if dt == 0.0 or not len(pts):
             return
-        grid = self._grids.setdefault(self.bucket_of(t), np.zeros((self.rows, self.cols), dtype=np.float64))
+        grid = self._grids.setdefault(
+            bucket_start(t, self.bucket_seconds), np.zeros((self.rows, self.cols), dtype=np.float64)
+        )
         c = np.clip((pts[:, 0] / self.width * self.cols).astype(int), 0, self.cols - 1)
         r = np.clip((pts[:, 1] / self.height * self.rows).astype(int), 0, self.rows - 1)
         np.add.at(grid, (r, c), dt)

@@ -17,6 +17,7 @@ from typing import cast
 import numpy as np
 import supervision as sv
 
+from edge_agent.analytics.buckets import bucket_start
 from edge_agent.analytics.heatmap import HeatmapAccumulator
 from edge_agent.analytics.lines import LineMonitor
 from edge_agent.analytics.zones import ZoneMonitor, ZoneVisit
@@ -102,7 +103,7 @@ class CameraPipeline:
                 self.zone_events.append(ZoneEvent(self.camera.id, self.open_tracks[tid].key, visit, exited=True))
         for line in self.lines:
             for crossing in line.update(t, ids, feet):
-                bucket = float(np.floor(t / self.agent.lines.bucket_seconds) * self.agent.lines.bucket_seconds)
+                bucket = bucket_start(t, self.agent.lines.bucket_seconds)
                 self._line_buckets[(crossing.line_id, bucket)][0 if crossing.direction == "in" else 1] += 1
         self.heatmap.add(t, feet)
         self._expire(t)
