@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 from collections.abc import Sequence
 
@@ -18,8 +19,20 @@ logger = logging.getLogger(__name__)
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 
 
-def choose_providers(requested: Sequence[str] | None, available: Sequence[str]) -> list[str]:
-    """Requested providers (all must exist) or the preferred ones that are available, in order."""
+def tensorrt_runtime_present() -> bool:
+    """Whether TensorRT's runtime library loads: onnxruntime-gpu lists its TensorRT provider even where
+    TensorRT is not installed, and then fails over to CUDA only after a second and a screenful of errors."""
+    try:
+        ctypes.CDLL("libnvinfer.so.10")
+    except OSError:
+        return False
+    return True
+
+
+def choose_providers(
+    requested: Sequence[str] | None, available: Sequence[str], tensorrt_present: bool = True
+) -> list[str]:
+    """Requested providers (all must exist) or the preferred ones that are available and usable, in order."""
     if requested:
         missing = [p for p in requested if p not in available]
         if missing:
@@ -28,14 +41,18 @@ def choose_providers(requested: Sequence[str] | None, available: Sequence[str]) 
                 f"available here: {', '.join(available)}"
             )
         return list(requested)
-    return [p for p in PREFERRED_PROVIDERS if p in available] or list(available)
+    usable = [p for p in available if tensorrt_present or p != "TensorrtExecutionProvider"]
+    return [p for p in PREFERRED_PROVIDERS if p in usable] or usable
 
 
 class OnnxDetector(Detector[yolo_common.YoloBatch, np.ndarray]):
     def __init__(self, config: OnnxDetectorConfig) -> None:
         self.config = config
         require_model_file(config.model, "ONNX model file")
-        providers = choose_providers(config.providers, ort.get_available_providers())
+        available = ort.get_available_providers()
+        providers = choose_providers(
+            config.providers, available, "TensorrtExecutionProvider" in available and tensorrt_runtime_present()
+        )
         options = ort.SessionOptions()
         if config.threads:
             options.intra_op_num_threads = config.threads

@@ -508,6 +508,11 @@ def test_choose_providers(requested: list[str] | None, available: list[str], cho
     assert choose_providers(requested, available) == chosen
 
 
+def test_tensorrt_is_skipped_by_default_where_its_runtime_is_missing() -> None:
+    assert choose_providers(None, [TRT, CUDA, CPU], tensorrt_present=False) == [CUDA, CPU]
+    assert choose_providers([TRT, CPU], [TRT, CUDA, CPU], tensorrt_present=False) == [TRT, CPU]  # asked for: tried
+
+
 def test_choose_providers_rejects_missing_request() -> None:
     with pytest.raises(DetectorError, match=rf"not available: {TRT}, {CUDA}; available here: {CPU}$"):
         choose_providers([TRT, CUDA, CPU], [CPU])
