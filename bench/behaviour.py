@@ -1,14 +1,15 @@
 """Throughput of behaviour classification: ``retail-edge classify`` end to end and its parts.
 
-    python bench/behaviour.py [--tracks 4000] [--seconds 60] [--hz 10] [--batch 256] [--threads 2]
+    python bench/behaviour.py [--tracks 16000] [--seconds 60] [--hz 10] [--batch 256] [--threads 1] [--workers N]
 
 Writes a JSONL file of synthetic tracks of ``--seconds`` each (a walk with stops,
 sampled at ``--hz`` with timing jitter and 10 cm of position noise, as real
 tracker output), then measures in one run, so the ratios are comparable:
 
 - end to end: JSON reading, validation, features, model and JSON writing
-  (``classify_stream`` in this process, plus the CLI's own wall time with start-up);
-- parse: JSON to validated arrays; features: arrays to model input;
+  (``classify_stream`` in this process with ``--workers`` reader processes, their
+  start-up included, plus the CLI's own wall time with its start-up);
+- parse: JSON to validated arrays (as ``classify`` reads them); features: arrays to model input;
 - model only: ONNX Runtime on precomputed features, batches of ``--batch``.
 
 The cost does not depend on the label, so synthetic tracks are right for timing.
@@ -28,11 +29,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import orjson
+import simdjson
 
 from edge_agent.behavior.classifier import BehaviorClassifier
-from edge_agent.behavior.features import sequences, validate_points
+from edge_agent.behavior.features import sequences
 from edge_agent.behavior.jsonl import classify_stream
+from edge_agent.behavior.track_reader import fast_parse, parse_line
 
 
 def synthetic_track(rng: np.random.Generator, seconds: float, hz: float) -> list[list[float]]:
@@ -57,11 +59,12 @@ def best_of(repeat: int, fn: Callable[[], object]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tracks", type=int, default=4000)
+    parser.add_argument("--tracks", type=int, default=16000)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--hz", type=float, default=10.0)
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--model", type=Path, default=None)
     args = parser.parse_args()
@@ -77,10 +80,13 @@ def main() -> None:
 
         def end_to_end() -> None:
             with src.open("rb") as f:
-                classify_stream(f, io.BytesIO(), classifier)
+                classify_stream(f, io.BytesIO(), classifier, args.workers)
+
+        reader = simdjson.Parser()
 
         def parse() -> list[tuple[np.ndarray, np.ndarray]]:
-            return [validate_points(orjson.loads(line)["points"]) for line in lines]
+            read = [fast_parse(reader, line) or parse_line(line) for line in lines]
+            return [r.track for r in read if r.track is not None]
 
         parsed = parse()
         seqs = sequences(parsed)
@@ -103,7 +109,7 @@ def main() -> None:
     )
     print(
         f"model {classifier.model_version}, batch {args.batch}, "
-        f"{args.threads} ONNX Runtime threads, {os.cpu_count()} CPUs"
+        f"{args.threads} ONNX Runtime thread(s), {args.workers} reader process(es), {os.cpu_count()} CPUs"
     )
     print()
     print(f"{'stage':34s} {'tracks/s':>10s} {'us/track':>9s}")

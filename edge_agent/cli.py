@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter
 from datetime import datetime
@@ -106,20 +107,26 @@ def classify(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT.jsonl", help="tracks, one JSON object per line")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write results here (default: stdout)")] = None,
     model: Annotated[Path | None, typer.Option(help="behaviour model (.onnx); default: the packaged one")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=0, help="processes reading and featurising tracks beside the model (default: one per CPU)"),
+    ] = None,
 ) -> None:
     """Classify each track's shopping behaviour (BEHAVIORS.md's JSONL in and out, same order)."""
     from edge_agent.behavior.classifier import BehaviorClassifier, BehaviorModelError
     from edge_agent.behavior.jsonl import classify_stream
 
+    workers = (os.cpu_count() or 1) if workers is None else workers
     try:
-        classifier = BehaviorClassifier(model)
+        # one model thread: the worker processes use the other cores (measured fastest in bench/behaviour.py)
+        classifier = BehaviorClassifier(model, threads=1 if workers else None)
         with input_path.open("rb") as src:
             if output is None:
-                stats = classify_stream(src, sys.stdout.buffer, classifier)
+                stats = classify_stream(src, sys.stdout.buffer, classifier, workers)
             else:
                 tmp = output.with_name(f".{output.name}.partial")
                 with tmp.open("wb") as dst:
-                    stats = classify_stream(src, dst, classifier)
+                    stats = classify_stream(src, dst, classifier, workers)
                 tmp.replace(output)
     except BehaviorModelError as e:
         raise fail(str(e)) from e

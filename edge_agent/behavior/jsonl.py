@@ -2,26 +2,34 @@
 
 A line that cannot be classified (not JSON, no points, fewer than 3 points,
 time not increasing, NaN) gets ``{"track_id": ..., "error": "<reason>"}`` in its
-place and the others are still classified. Lines are read and classified in
-chunks, so a file of any size runs in bounded memory.
+place and the others are still classified. Lines are read in chunks, so a file
+of any size runs in bounded memory.
+
+Reading and featurising (:mod:`track_reader`) and the model run in different
+processes: worker processes prepare the next chunks while this one runs ONNX
+Runtime on the current chunk and writes its results, so the work spreads over
+the cores without contending for one interpreter lock. An input of a single
+chunk is handled inline, with no worker to start.
 """
 
 from __future__ import annotations
 
-import json
+import itertools
+import multiprocessing
+from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 import orjson
 
 from edge_agent.behavior.classifier import BehaviorClassifier
-from edge_agent.behavior.features import TrackError, sequences, validate_points
 from edge_agent.behavior.taxonomy import LABELS
+from edge_agent.behavior.track_reader import PreparedChunk, prepare_chunk
 
-CHUNK_LINES = 1024
+CHUNK_LINES = 256
 
 
 @dataclass
@@ -29,33 +37,6 @@ class ClassifyStats:
     lines: int = 0
     classified: int = 0
     errors: int = 0
-
-
-@dataclass(frozen=True)
-class ParsedLine:
-    track_id: Any  # echoed as given, whatever its JSON type
-    track: tuple[np.ndarray, np.ndarray] | None = None  # (t, xy) when valid
-    error: str | None = None
-
-
-def parse_line(line: bytes) -> ParsedLine:
-    try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError as e:
-        try:  # the standard library also reads NaN and Infinity, so such a line keeps its track_id
-            obj = json.loads(line)
-        except ValueError:
-            return ParsedLine(None, error=f"not JSON: {e}")
-    if not isinstance(obj, dict):
-        return ParsedLine(None, error="expected a JSON object with track_id and points")
-    track_id = obj.get("track_id")
-    if "points" not in obj:
-        return ParsedLine(track_id, error="missing 'points'")
-    try:
-        t, xy = validate_points(obj["points"])
-    except TrackError as e:
-        return ParsedLine(track_id, error=str(e))
-    return ParsedLine(track_id, track=(t, xy))
 
 
 def _chunks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
@@ -70,48 +51,46 @@ def _chunks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
         yield chunk
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    parsed: list[ParsedLine]
-    sequences: list[np.ndarray]
+def classify_lines(
+    lines: Iterable[bytes], classifier: BehaviorClassifier, stats: ClassifyStats, workers: int = 2
+) -> Iterator[bytes]:
+    """Results in input order; ``workers`` processes read and featurise ahead of the model (0: all inline)."""
+    chunks = _chunks(lines, CHUNK_LINES)
+    head = list(itertools.islice(chunks, 2))
+    if len(head) < 2 or workers < 1:
+        for chunk in itertools.chain(head, chunks):
+            yield from _finish(prepare_chunk(chunk), classifier, stats)
+        return
+    # spawn, not fork: this process already runs ONNX Runtime's threads
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        ahead: deque[Future[PreparedChunk]] = deque()
+        for chunk in itertools.chain(head, chunks):
+            ahead.append(pool.submit(prepare_chunk, chunk))
+            if len(ahead) > 2 * workers:  # bounded: at most this many chunks in flight
+                yield from _finish(ahead.popleft().result(), classifier, stats)
+        while ahead:
+            yield from _finish(ahead.popleft().result(), classifier, stats)
 
 
-def _prepare(chunk: list[bytes]) -> _Prepared:
-    parsed = [parse_line(line) for line in chunk]
-    return _Prepared(parsed, sequences([p.track for p in parsed if p.track is not None]))
-
-
-def classify_lines(lines: Iterable[bytes], classifier: BehaviorClassifier, stats: ClassifyStats) -> Iterator[bytes]:
-    """Results in input order. The model runs on one chunk in a worker thread (ONNX Runtime releases
-    the GIL) while this thread parses the next, so reading and inference overlap on two cores."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="behavior-model") as pool:
-        pending: tuple[_Prepared, Future[np.ndarray]] | None = None
-        for chunk in _chunks(lines, CHUNK_LINES):
-            prepared = _prepare(chunk)
-            running = pool.submit(classifier.predict_sequences, prepared.sequences)
-            if pending is not None:
-                yield from _format(pending[0], pending[1].result(), classifier.model_version, stats)
-            pending = (prepared, running)
-        if pending is not None:
-            yield from _format(pending[0], pending[1].result(), classifier.model_version, stats)
-
-
-def _format(prepared: _Prepared, probs: np.ndarray, version: str, stats: ClassifyStats) -> Iterator[bytes]:
-    rows = iter(probs)
-    for item in prepared.parsed:
+def _finish(prepared: PreparedChunk, classifier: BehaviorClassifier, stats: ClassifyStats) -> Iterator[bytes]:
+    probs = classifier.predict_sequences(prepared.sequences)
+    rows = iter(np.round(probs, 4).tolist())
+    labels = iter(probs.argmax(axis=1).tolist())
+    version = classifier.model_version
+    for track_id, error in zip(prepared.track_ids, prepared.errors, strict=True):
         stats.lines += 1
-        if item.track is None:
+        if error is not None:
             stats.errors += 1
-            yield orjson.dumps({"track_id": item.track_id, "error": item.error}) + b"\n"
+            yield orjson.dumps({"track_id": track_id, "error": error}) + b"\n"
             continue
-        p = next(rows)
         stats.classified += 1
         yield (
             orjson.dumps(
                 {
-                    "track_id": item.track_id,
-                    "behavior": LABELS[int(p.argmax())],
-                    "probabilities": dict(zip(LABELS, np.round(p, 4).tolist(), strict=True)),
+                    "track_id": track_id,
+                    "behavior": LABELS[next(labels)],
+                    "probabilities": dict(zip(LABELS, next(rows), strict=True)),
                     "model_version": version,
                 }
             )
@@ -119,8 +98,8 @@ def _format(prepared: _Prepared, probs: np.ndarray, version: str, stats: Classif
         )
 
 
-def classify_stream(src: IO[bytes], dst: IO[bytes], classifier: BehaviorClassifier) -> ClassifyStats:
+def classify_stream(src: IO[bytes], dst: IO[bytes], classifier: BehaviorClassifier, workers: int = 2) -> ClassifyStats:
     stats = ClassifyStats()
-    for out in classify_lines(src, classifier, stats):
+    for out in classify_lines(src, classifier, stats, workers):
         dst.write(out)
     return stats

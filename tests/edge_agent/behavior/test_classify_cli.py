@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.behavior.classifier import BehaviorClassifier, default_model_path
+from edge_agent.behavior.jsonl import CHUNK_LINES
 from edge_agent.behavior.taxonomy import LABELS
 from training.simulate import simulate
 
@@ -107,3 +108,21 @@ def test_a_model_with_other_features_is_refused(tmp_path: Path) -> None:
     run, _ = classify(tmp_path, [GOOD], "--model", str(bad))
     assert run.returncode == 1
     assert "trained with features" in run.stderr
+
+
+def test_a_large_file_read_by_worker_processes_gives_the_inline_answers_in_order(tmp_path: Path) -> None:
+    """Several chunks go through the reader processes; the results equal the single-process ones, line for line."""
+    tracks = list(simulate(1, seed=77))
+    lines = []
+    for i in range(3 * CHUNK_LINES + 10):
+        if i % 97 == 5:
+            lines.append(f'{{"track_id": "bad{i}", "points": [[0, 1, 1]]}}')
+            continue
+        tr = tracks[i % len(tracks)]
+        lines.append(json.dumps({"track_id": f"t{i}", "points": tr.points.tolist()}))
+    run, parallel = classify(tmp_path, lines, "--workers", "2")
+    assert run.returncode == 0, run.stderr
+    _, inline = classify(tmp_path, lines, "--workers", "0")
+    assert parallel == inline
+    assert [r["track_id"] for r in parallel] == [json.loads(line)["track_id"] for line in lines]
+    assert sum("error" in r for r in parallel) == sum(i % 97 == 5 for i in range(len(lines)))

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from edge_agent.behavior.features import (
     FEATURE_NAMES,
+    FINE_S,
     MAX_STEPS,
     N_FEATURES,
+    REVISIT_AFTER_S,
+    STEP_S,
     TrackError,
     batch_features,
     fine_track,
@@ -101,9 +106,11 @@ def test_batched_revisit_matches_the_definition() -> None:
         ends_from_start = seq[:, FEATURE_NAMES.index("dist_from_start")] * 10.0
         revisit = seq[:, FEATURE_NAMES.index("revisit_dist")] * 5.0
         fine = fine_track(t, xy)
-        ends = fine.xy[np.minimum(np.arange(1, len(seq) + 1) * 4 - 1, len(fine.xy) - 1)]
+        per = round(STEP_S / FINE_S)  # fine samples per step (these tracks are shorter than MAX_STEPS steps)
+        lag = math.ceil(REVISIT_AFTER_S / STEP_S)
+        ends = fine.xy[np.minimum(np.arange(1, len(seq) + 1) * per - 1, len(fine.xy) - 1)]
         np.testing.assert_allclose(np.hypot(*(ends - fine.xy[0]).T), ends_from_start, atol=1e-3)
         for j in range(len(seq)):
-            earlier = ends[: max(0, j - 4)]
+            earlier = ends[: max(0, j - lag + 1)]
             want = min(5.0, float(np.hypot(*(earlier - ends[j]).T).min())) if len(earlier) else 5.0
             assert revisit[j] == pytest.approx(want, abs=1e-3)
