@@ -16,7 +16,7 @@ $(VENV)/.edge: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(PIP) install -e ".[edge,training,dev]"
+	$(PIP) install -e ".[edge,central,training,dev]"
 	touch $@ $(VENV)/.edge
 
 demo: $(VENV)/.edge

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from edge_agent.config.models import AgentConfig
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,11 @@ def _clean_loc(loc: tuple[int | str, ...], data: Any) -> tuple[int | str, ...]:
 
 
 def parse_agent_config(text: str, source: str = "<string>") -> AgentConfig:
+    return parse_yaml_config(text, AgentConfig, source)
+
+
+def parse_yaml_config(text: str, model: type[ModelT], source: str = "<string>") -> ModelT:
+    """YAML text into ``model``; every error names its YAML path and line (used by the edge and central)."""
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -93,7 +100,7 @@ def parse_agent_config(text: str, source: str = "<string>") -> AgentConfig:
     if not isinstance(data, dict):
         raise ConfigError(source, [ConfigProblem("", 1, f"expected a mapping at the top, got {type(data).__name__}")])
     try:
-        return AgentConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
         problems = []
         for err in e.errors():
@@ -103,8 +110,12 @@ def parse_agent_config(text: str, source: str = "<string>") -> AgentConfig:
 
 
 def load_agent_config(path: Path) -> AgentConfig:
+    return load_yaml_config(path, AgentConfig)
+
+
+def load_yaml_config(path: Path, model: type[ModelT]) -> ModelT:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(str(path), [ConfigProblem("", None, f"cannot read file: {e.strerror or e}")]) from e
-    return parse_agent_config(text, str(path))
+    return parse_yaml_config(text, model, str(path))

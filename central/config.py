@@ -1,0 +1,55 @@
+"""The central service's strict configuration: a YAML file and/or flags, validated before anything starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge_agent.config.loader import load_yaml_config
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsConfig(StrictModel):
+    cert: Path = Field(description="PEM certificate chain served to agents")
+    key: Path = Field(description="PEM private key of that certificate")
+
+
+class GrpcConfig(StrictModel):
+    host: str = Field("127.0.0.1", description="bind address of the gRPC ingest (0.0.0.0 for every interface)")
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port (0: any free port)")
+    tls: TlsConfig | None = Field(None, description="serve TLS with these files; plaintext when absent")
+    max_message_mb: int = Field(32, ge=1, le=512, description="largest request accepted, in MiB")
+
+
+class HttpConfig(StrictModel):
+    host: str = Field("127.0.0.1", description="bind address of the REST API and dashboard")
+    port: int = Field(8080, ge=0, le=65535, description="HTTP port (0: any free port)")
+
+
+class IngestLimits(StrictModel):
+    max_items: int = Field(5000, ge=1, description="most summaries + tiles + counts in one push")
+    max_future_s: float = Field(86400.0, ge=0, description="how far past the server's clock a time may lie")
+    max_track_s: float = Field(12 * 3600.0, gt=0, description="longest plausible track")
+    max_speed_mps: float = Field(12.0, gt=0, description="fastest plausible person (m/s)")
+    max_distance_m: float = Field(50_000.0, gt=0, description="longest plausible walk within one track")
+    max_grid_cells: int = Field(65_536, ge=1, description="largest heatmap tile (rows x cols)")
+    max_count_per_bucket: int = Field(1_000_000, ge=1, description="largest plausible line count in one bucket")
+
+
+class CentralConfig(StrictModel):
+    database_url: str = Field(
+        "sqlite:///central.db",
+        description="SQLAlchemy URL: sqlite:///path.db (default) or postgresql+psycopg://user@host/db",
+    )
+    grpc: GrpcConfig = Field(default_factory=GrpcConfig, description="gRPC ingest for agents")
+    http: HttpConfig = Field(default_factory=HttpConfig, description="REST API, OpenAPI docs and dashboard")
+    limits: IngestLimits = Field(default_factory=IngestLimits, description="what ingest accepts")
+    heartbeat_history: int = Field(100, ge=1, description="heartbeats kept per agent")
+
+
+def load_central_config(path: Path | None) -> CentralConfig:
+    return load_yaml_config(path, CentralConfig) if path is not None else CentralConfig()

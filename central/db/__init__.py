@@ -1,0 +1,1 @@
+"""Central database: SQLAlchemy Core schema, engines for SQLite and PostgreSQL, Alembic migrations."""

@@ -1,0 +1,209 @@
+"""Every table of the central database (SQLAlchemy Core). Alembic's migrations create exactly these.
+
+Times are seconds since the Unix epoch (UTC) as double precision: cheap to insert
+and compare on both SQLite and PostgreSQL. Hours and days are the epoch second of
+their start. Rollup tables are kept current at ingest so that dashboard queries
+never scan raw summaries.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from edge_agent.behavior.taxonomy import LABELS
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    }
+)
+
+ID = 64  # longest store, camera, zone, line or agent id
+# upper bounds (seconds) of the dwell distribution's bins; the last bin is open
+DWELL_BINS_S = (30, 120, 300, 900)
+DWELL_COLUMNS = ("dwell_under_30s", "dwell_30s_2m", "dwell_2m_5m", "dwell_5m_15m", "dwell_over_15m")
+BEHAVIOR_COLUMNS = {label: f"n_{label}" for label in LABELS}
+UNCLASSIFIED_COLUMN = "n_unclassified"
+
+stores = Table(
+    "stores",
+    metadata,
+    Column("store_id", String(ID), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("token_salt", LargeBinary, nullable=False),
+    Column("token_hash", LargeBinary, nullable=False),  # scrypt of the enrollment token; the token is never stored
+    Column("created_at", Float, nullable=False),
+    Column("token_rotated_at", Float, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),  # the public part of the key, shown in lists
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),  # admin | viewer
+    Column("salt", LargeBinary, nullable=False),
+    Column("key_hash", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+)
+
+cameras = Table(
+    "cameras",
+    metadata,
+    Column("store_id", String(ID), ForeignKey("stores.store_id"), primary_key=True),
+    Column("camera_id", String(ID), primary_key=True),
+    Column("first_seen", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("declared", Boolean, nullable=False),  # its zones and lines were reported by the agent's heartbeat
+)
+
+zones = Table(
+    "zones",
+    metadata,
+    Column("store_id", String(ID), primary_key=True),
+    Column("camera_id", String(ID), primary_key=True),
+    Column("zone_id", String(ID), primary_key=True),
+    Column("first_seen", Float, nullable=False),
+)
+
+lines = Table(
+    "lines",
+    metadata,
+    Column("store_id", String(ID), primary_key=True),
+    Column("camera_id", String(ID), primary_key=True),
+    Column("line_id", String(ID), primary_key=True),
+    Column("first_seen", Float, nullable=False),
+)
+
+track_summaries = Table(
+    "track_summaries",
+    metadata,
+    Column("track_id", String(36), primary_key=True),  # the agent's random UUID4: the idempotency key
+    Column("store_id", String(ID), nullable=False),
+    Column("camera_id", String(ID), nullable=False),
+    Column("start_ts", Float, nullable=False),
+    Column("end_ts", Float, nullable=False),
+    Column("dwell_s", Float, nullable=False),
+    Column("distance_m", Float, nullable=False),
+    Column("mean_speed_mps", Float, nullable=False),
+    Column("max_speed_mps", Float, nullable=False),
+    Column("stop_count", Integer, nullable=False),
+    Column("behavior", String(16)),  # NULL until classified
+    Column("probabilities", Text),  # JSON object label -> probability
+    Column("zone_dwell", Text, nullable=False),  # JSON [[zone_id, seconds, visits], ...]
+    Column("zone_order", Text, nullable=False),  # JSON [zone_id, ...]
+    Column("path", Text, nullable=False),  # JSON [[t, x, y], ...], at most 64 points
+    Column("detector_model", String(128), nullable=False),
+    Column("behavior_model", String(128), nullable=False),
+    Column("received_at", Float, nullable=False),
+    Index("ix_track_summaries_store_start", "store_id", "start_ts"),
+    Index("ix_track_summaries_store_camera_start", "store_id", "camera_id", "start_ts"),
+)
+
+heatmap_tiles = Table(
+    "heatmap_tiles",
+    metadata,
+    Column("store_id", String(ID), primary_key=True),
+    Column("camera_id", String(ID), primary_key=True),
+    Column("bucket_start", Float, primary_key=True),
+    Column("bucket_seconds", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("cols", Integer, nullable=False),
+    Column("cells", LargeBinary, nullable=False),  # float32 person-seconds, row-major
+    Column("received_at", Float, nullable=False),
+)
+
+line_counts = Table(
+    "line_counts",
+    metadata,
+    Column("store_id", String(ID), primary_key=True),
+    Column("camera_id", String(ID), primary_key=True),
+    Column("line_id", String(ID), primary_key=True),
+    Column("bucket_start", Float, primary_key=True),
+    Column("bucket_seconds", Integer, nullable=False),
+    Column("in_count", Integer, nullable=False),
+    Column("out_count", Integer, nullable=False),
+    Column("received_at", Float, nullable=False),
+)
+
+# --- rollups, kept current at ingest ---------------------------------------------------------
+
+traffic_hourly = Table(
+    "traffic_hourly",
+    metadata,
+    Column("store_id", String(ID), primary_key=True),
+    Column("camera_id", String(ID), primary_key=True),
+    Column("zone_id", String(ID), primary_key=True),  # "" for the whole camera view
+    Column("hour", Integer, primary_key=True),  # epoch second of the hour's start (UTC)
+    Column("visits", Integer, nullable=False),
+    Column("dwell_s", Float, nullable=False),  # total seconds: mean dwell = dwell_s / visits
+    *(Column(name, Integer, nullable=False) for name in DWELL_COLUMNS),
+    *(Column(name, Integer, nullable=False) for name in BEHAVIOR_COLUMNS.values()),
+    Column(UNCLASSIFIED_COLUMN, Integer, nullable=False),
+    Index("ix_traffic_hourly_store_hour", "store_id", "hour"),
+)
+
+line_hourly = Table(
+    "line_hourly",
+    metadata,
+    Column("store_id", String(ID), primary_key=True),
+    Column("camera_id", String(ID), primary_key=True),
+    Column("line_id", String(ID), primary_key=True),
+    Column("hour", Integer, primary_key=True),
+    Column("in_count", Integer, nullable=False),
+    Column("out_count", Integer, nullable=False),
+    Index("ix_line_hourly_store_hour", "store_id", "hour"),
+)
+
+heatmap_daily = Table(
+    "heatmap_daily",
+    metadata,
+    Column("store_id", String(ID), primary_key=True),
+    Column("camera_id", String(ID), primary_key=True),
+    Column("day", Integer, primary_key=True),  # epoch second of the day's start (UTC)
+    Column("rows", Integer, nullable=False),
+    Column("cols", Integer, nullable=False),
+    Column("cells", LargeBinary, nullable=False),  # float32 person-seconds summed over the day's tiles
+)
+
+# --- fleet ------------------------------------------------------------------------------------
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("agent_id", String(ID), primary_key=True),
+    Column("store_id", String(ID), nullable=False),
+    Column("first_seen", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("agent_version", String(64), nullable=False),
+    Column("models", Text, nullable=False),  # JSON [{name, version, sha256}]
+    Column("cameras", Text, nullable=False),  # JSON [{camera_id, fps, frames_dropped, connected, last_error}]
+    Column("outbox_backlog", Integer, nullable=False),
+    Column("last_error", Text, nullable=False),
+)
+
+agent_heartbeats = Table(
+    "agent_heartbeats",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("agent_id", String(ID), nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("payload", Text, nullable=False),  # JSON of the heartbeat as received
+    Index("ix_agent_heartbeats_agent_received", "agent_id", "received_at"),
+)
