@@ -1,10 +1,27 @@
-"""Shared fixtures: where the real test data lives, and skipping clearly when it does not."""
+"""Shared fixtures: where the real test data lives (skipping clearly when it does not), and databases.
+
+Databases for central's tests: a SQLite file and a throw-away PostgreSQL database, dropped afterwards.
+
+PostgreSQL comes from ``RETAIL_TEST_POSTGRES_URL`` (default: the server on
+127.0.0.1:5432 with trust authentication, as user ``postgres``). Where none
+answers, the PostgreSQL half of each test skips saying so, unless
+``RETAIL_REQUIRE_POSTGRES=1`` (set by ``.ci/run``, which installs and starts one),
+in which case it fails.
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from central.db.engine import make_engine
+from central.db.migrate import upgrade
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -26,3 +43,55 @@ def intel_clip() -> Path:
 @pytest.fixture
 def aisle_gif() -> Path:
     return shared_path("data", "intel-sample-videos", "store-aisle-detection.gif")
+
+
+# --- central's databases ---------------------------------------------------------------------
+
+POSTGRES_URL = os.environ.get("RETAIL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _postgres_admin() -> Engine:
+    engine = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as e:  # any failure to connect means "no server here"
+        engine.dispose()
+        message = f"no PostgreSQL at {make_url(POSTGRES_URL).render_as_string(hide_password=True)}: {e}"
+        if os.environ.get("RETAIL_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message)
+        pytest.skip(message + " (set RETAIL_TEST_POSTGRES_URL to point the tests at one)")
+    return engine
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database of each kind, gone after the test."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'central.db'}"
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+        return
+    admin = _postgres_admin()
+    name = f"retail_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
