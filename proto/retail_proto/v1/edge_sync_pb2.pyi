@@ -443,11 +443,21 @@ class CameraStatus(_message.Message):
     FRAMES_DROPPED_FIELD_NUMBER: _builtins.int
     CONNECTED_FIELD_NUMBER: _builtins.int
     LAST_ERROR_FIELD_NUMBER: _builtins.int
+    ZONE_IDS_FIELD_NUMBER: _builtins.int
+    LINE_IDS_FIELD_NUMBER: _builtins.int
     camera_id: _builtins.str
     fps: _builtins.float
     frames_dropped: _builtins.int
     connected: _builtins.bool
     last_error: _builtins.str
+    @_builtins.property
+    def zone_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The camera's configured zones and counting lines. Once reported, central
+        rejects summaries and counts that name any other zone or line of it.
+        """
+
+    @_builtins.property
+    def line_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -456,10 +466,12 @@ class CameraStatus(_message.Message):
         frames_dropped: _builtins.int = ...,
         connected: _builtins.bool = ...,
         last_error: _builtins.str = ...,
+        zone_ids: _abc.Iterable[_builtins.str] | None = ...,
+        line_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["camera_id", b"camera_id", "connected", b"connected", "fps", b"fps", "frames_dropped", b"frames_dropped", "last_error", b"last_error"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["camera_id", b"camera_id", "connected", b"connected", "fps", b"fps", "frames_dropped", b"frames_dropped", "last_error", b"last_error", "line_ids", b"line_ids", "zone_ids", b"zone_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

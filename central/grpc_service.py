@@ -1,0 +1,113 @@
+"""The gRPC servicer agents call (grpc.aio): store-token authentication, then ingest and heartbeats.
+
+Database work runs in worker threads so that the event loop keeps answering
+while a batch commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import AsyncIterator
+from typing import Any, TypeAlias
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from retail_proto.v1 import edge_sync_pb2 as pb
+from retail_proto.v1 import edge_sync_pb2_grpc as pb_grpc
+from sqlalchemy import Engine
+
+from central.auth import SecretVerifier
+from central.config import CentralConfig
+from central.ingest import convert
+from central.ingest.fleet import heartbeat_problem, record_heartbeat
+from central.ingest.writer import IngestWriter
+from central.live import LiveFeed
+from central.stores import authenticate_store
+
+logger = logging.getLogger(__name__)
+
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+
+
+class EdgeSyncService(pb_grpc.EdgeSyncServicer):
+    def __init__(self, engine: Engine, writer: IngestWriter, config: CentralConfig) -> None:
+        self.engine = engine
+        self.writer = writer
+        self.config = config
+        self.verifier = SecretVerifier()
+
+    async def _authorize(self, context: Context, store_id: str) -> str:
+        """The token's store, which must be the one the call is for; aborts the call otherwise."""
+        metadata = dict(context.invocation_metadata() or ())
+        header = str(metadata.get("authorization", ""))
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "missing store token: send metadata 'authorization: Bearer <store_id>.<secret>'",
+            )
+        owner = await asyncio.to_thread(authenticate_store, self.engine, self.verifier, token.strip())
+        if owner is None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid store token (unknown, rotated or mistyped)")
+        if owner != store_id:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED, f"the token of store {owner!r} cannot act for store {store_id!r}"
+            )
+        return str(owner)
+
+    async def Push(self, request: pb.PushRequest, context: Context) -> pb.PushAck:  # noqa: N802 - gRPC's name
+        await self._authorize(context, request.store_id)
+        size = len(request.summaries) + len(request.tiles) + len(request.line_counts)
+        if size > self.config.limits.max_items:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"batch of {size} items is larger than the {self.config.limits.max_items} accepted: split it",
+            )
+        results = await asyncio.to_thread(self._push, request)
+        return convert.push_ack(request.batch_id, results)
+
+    def _push(self, request: pb.PushRequest) -> list[Any]:
+        return self.writer.push(convert.batch_in(request, time.time()))
+
+    async def Heartbeat(self, request: pb.AgentHeartbeat, context: Context) -> pb.HeartbeatReply:  # noqa: N802
+        await self._authorize(context, request.store_id)
+        hb = convert.heartbeat_in(request)
+        problem = heartbeat_problem(hb)
+        if problem:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+        await asyncio.to_thread(record_heartbeat, self.engine, hb, self.config.heartbeat_history)
+        now = time.time()
+        stamp = Timestamp(seconds=int(now), nanos=int(math.modf(now)[0] * 1e9))
+        return pb.HeartbeatReply(server_time=stamp)
+
+    async def DownloadModel(  # noqa: N802
+        self, request: pb.ModelRef, context: Context
+    ) -> AsyncIterator[pb.ModelChunk]:
+        await context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            f"model rollout is not served by this central yet (asked for {request.name}/{request.version})",
+        )
+        yield pb.ModelChunk()  # unreachable: makes this an async generator, as the stream needs
+
+
+def grpc_server(config: CentralConfig, engine: Engine, feed: LiveFeed) -> tuple[grpc.aio.Server, int]:
+    limit = config.grpc.max_message_mb * 1024 * 1024
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+    )
+    writer = IngestWriter(engine, config.limits, feed)
+    pb_grpc.add_EdgeSyncServicer_to_server(EdgeSyncService(engine, writer, config), server)
+    address = f"{config.grpc.host}:{config.grpc.port}"
+    if config.grpc.tls is not None:
+        credentials = grpc.ssl_server_credentials(
+            [(config.grpc.tls.key.read_bytes(), config.grpc.tls.cert.read_bytes())]
+        )
+        port = server.add_secure_port(address, credentials)
+    else:
+        port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen for gRPC on {address}")
+    return server, port

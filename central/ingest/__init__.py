@@ -1,0 +1,1 @@
+"""Ingest: pushed items from agents, validated one by one, stored exactly once, rollups kept current."""

@@ -1,0 +1,207 @@
+"""Per-item checks of pushed data: each bad item gets the reason it was refused; good items go on.
+
+Pure functions over ingest rows (no database, no protobuf): the writer passes in
+what the database knows (a camera's declared zones and lines, a day's grid shape).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from central.config import IngestLimits
+from central.ingest.items import LineCountIn, SummaryIn, TileIn
+from edge_agent.behavior.taxonomy import LABELS
+from edge_agent.domain import MAX_PATH_POINTS
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+EARLIEST_TS = 946_684_800.0  # 2000-01-01: nothing this product recorded is older
+_LABELS = frozenset(LABELS)
+_MAX_COORD_M = 10_000.0
+_MAX_STOPS = 100_000
+_MAX_PERSONS_PER_CELL = 1_000
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The zones and lines an agent declared for one camera (heartbeat); None fields: not declared."""
+
+    zones: frozenset[str] | None = None
+    lines: frozenset[str] | None = None
+
+
+def id_problem(what: str, value: str) -> str | None:
+    if not value:
+        return f"{what} is empty"
+    if not _ID.match(value):
+        return f"{what} {value!r} is not 1-64 letters, digits, '_', '-' or '.' starting with a letter or digit"
+    return None
+
+
+def _time_problem(what: str, ts: float, now: float, limits: IngestLimits) -> str | None:
+    if math.isnan(ts):
+        return f"{what} is missing"
+    if ts < EARLIEST_TS:
+        return f"{what} {ts:.0f} is before 2000-01-01"
+    if ts > now + limits.max_future_s:
+        return f"{what} is {ts - now:.0f} s in the future (at most {limits.max_future_s:.0f} s allowed)"
+    return None
+
+
+def _number_problem(what: str, value: float, upper: float) -> str | None:
+    if not math.isfinite(value):
+        return f"{what} is not a finite number"
+    if value < 0:
+        return f"{what} {value} is negative"
+    if value > upper:
+        return f"{what} {value:g} is implausible (more than {upper:g})"
+    return None
+
+
+def check_summary(
+    item: SummaryIn, store_id: str, now: float, limits: IngestLimits, layouts: Mapping[str, Layout]
+) -> str | None:
+    """None when the summary can be stored, else the reason it cannot."""
+    row = item.row
+    try:
+        parsed = uuid.UUID(row["track_id"])
+    except ValueError:
+        return f"track_id {row['track_id']!r} is not a UUID"
+    if parsed.version != 4 or str(parsed) != row["track_id"]:
+        return f"track_id {row['track_id']!r} is not a random UUID4 in canonical form"
+    if row["store_id"] != store_id:
+        return f"store_id {row['store_id']!r} differs from the batch's {store_id!r}"
+    problem = id_problem("camera_id", row["camera_id"]) or _time_problem("start_time", row["start_ts"], now, limits)
+    problem = problem or _time_problem("end_time", row["end_ts"], now, limits)
+    if problem:
+        return problem
+    duration = row["dwell_s"]
+    if duration < 0:
+        return f"end_time is {-duration:.3f} s before start_time"
+    if duration > limits.max_track_s:
+        return f"track lasts {duration:.0f} s (at most {limits.max_track_s:.0f} s)"
+    problem = (
+        _number_problem("distance_m", row["distance_m"], limits.max_distance_m)
+        or _number_problem("mean_speed_mps", row["mean_speed_mps"], limits.max_speed_mps)
+        or _number_problem("max_speed_mps", row["max_speed_mps"], limits.max_speed_mps)
+        or _number_problem("stop_count", row["stop_count"], _MAX_STOPS)
+    )
+    if problem:
+        return problem
+    if row["mean_speed_mps"] > row["max_speed_mps"] + 1e-3:
+        return f"mean_speed_mps {row['mean_speed_mps']:g} exceeds max_speed_mps {row['max_speed_mps']:g}"
+    return (
+        _path_problem(item, duration)
+        or _zone_problem(item, duration, layouts.get(row["camera_id"]))
+        or _behavior_problem(row["behavior"], item.probabilities)
+    )
+
+
+def _path_problem(item: SummaryIn, duration: float) -> str | None:
+    if len(item.path) > MAX_PATH_POINTS:
+        return f"path has {len(item.path)} points (at most {MAX_PATH_POINTS})"
+    last = -math.inf
+    for i, (t, x, y) in enumerate(item.path):
+        if not (math.isfinite(t) and math.isfinite(x) and math.isfinite(y)):
+            return f"path point {i} is not finite"
+        if t < last or t < 0 or t > duration + 1.0:
+            return f"path point {i} has t={t:g}, outside the track's 0-{duration:.1f} s or not increasing"
+        if abs(x) > _MAX_COORD_M or abs(y) > _MAX_COORD_M:
+            return f"path point {i} lies {max(abs(x), abs(y)):.0f} m from the origin"
+        last = t
+    return None
+
+
+def _zone_problem(item: SummaryIn, duration: float, layout: Layout | None) -> str | None:
+    known = layout.zones if layout is not None else None
+    for zone_id, seconds, visits in item.zone_dwell:
+        problem = id_problem("zone_id", zone_id) or _number_problem(f"zone {zone_id} seconds", seconds, duration + 1.0)
+        if problem:
+            return problem
+        if visits < 1:
+            return f"zone {zone_id} has {visits} visits"
+        if known is not None and zone_id not in known:
+            return (
+                f"unknown zone {zone_id!r} for camera {item.row['camera_id']!r} (declared: {', '.join(sorted(known))})"
+            )
+    dwelt = {z for z, _, _ in item.zone_dwell}
+    for zone_id in item.zone_order:
+        if zone_id not in dwelt:
+            return f"zone_order names {zone_id!r}, which has no zone_dwell entry"
+    return None
+
+
+def _behavior_problem(behavior: str | None, probabilities: Mapping[str, float]) -> str | None:
+    if behavior is not None and behavior not in _LABELS:
+        return f"unknown behaviour {behavior!r} (known: {', '.join(LABELS)})"
+    if not probabilities:
+        return None
+    unknown = sorted(set(probabilities) - _LABELS)
+    if unknown:
+        return f"behavior_probabilities has unknown label(s) {', '.join(unknown)}"
+    if not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in probabilities.values()):
+        return "behavior_probabilities must lie between 0 and 1"
+    total = sum(probabilities.values())
+    if abs(total - 1.0) > 0.01:
+        return f"behavior_probabilities sum to {total:.3f}, not 1"
+    if behavior is None:
+        return "behavior_probabilities given without a behavior"
+    return None
+
+
+def _bucket_problem(row: Mapping[str, float], now: float, limits: IngestLimits) -> str | None:
+    problem = id_problem("camera_id", str(row["camera_id"])) or _time_problem(
+        "bucket_start", row["bucket_start"], now, limits
+    )
+    if problem:
+        return problem
+    if not 0 < row["bucket_seconds"] <= 86_400:
+        return f"bucket_seconds {row['bucket_seconds']} is not within 1-86400"
+    return None
+
+
+def check_tile(
+    item: TileIn, store_id: str, now: float, limits: IngestLimits, day_shape: tuple[int, int] | None
+) -> str | None:
+    row = item.row
+    if row["store_id"] != store_id:
+        return f"store_id {row['store_id']!r} differs from the batch's {store_id!r}"
+    problem = _bucket_problem(row, now, limits)
+    if problem:
+        return problem
+    rows, cols = row["rows"], row["cols"]
+    if rows < 1 or cols < 1 or rows * cols > limits.max_grid_cells:
+        return f"grid {rows}x{cols} is empty or larger than {limits.max_grid_cells} cells"
+    if len(item.values) != rows * cols:
+        return f"person_seconds has {len(item.values)} values for a {rows}x{cols} grid"
+    if day_shape is not None and day_shape != (rows, cols):
+        return (
+            f"grid {rows}x{cols} differs from the {day_shape[0]}x{day_shape[1]} already stored for that camera and day"
+        )
+    upper = row["bucket_seconds"] * _MAX_PERSONS_PER_CELL
+    for value in item.values:
+        if not (math.isfinite(value) and 0.0 <= value <= upper):
+            return f"person_seconds value {value:g} is negative, not finite or implausible"
+    return None
+
+
+def check_line_count(
+    item: LineCountIn, store_id: str, now: float, limits: IngestLimits, layouts: Mapping[str, Layout]
+) -> str | None:
+    row = item.row
+    if row["store_id"] != store_id:
+        return f"store_id {row['store_id']!r} differs from the batch's {store_id!r}"
+    problem = _bucket_problem(row, now, limits) or id_problem("line_id", row["line_id"])
+    if problem:
+        return problem
+    for what in ("in_count", "out_count"):
+        if row[what] > limits.max_count_per_bucket:
+            return f"{what} {row[what]} is implausible (more than {limits.max_count_per_bucket})"
+    layout = layouts.get(row["camera_id"])
+    if layout is not None and layout.lines is not None and row["line_id"] not in layout.lines:
+        declared = ", ".join(sorted(layout.lines))
+        return f"unknown line {row['line_id']!r} for camera {row['camera_id']!r} (declared: {declared})"
+    return None

@@ -1,0 +1,293 @@
+"""Store a validated push exactly once, with its rollups, in one transaction; acknowledge only what committed.
+
+Idempotency is the database's: ``INSERT ... ON CONFLICT DO NOTHING RETURNING``
+on each item's key tells which items this call stored; only those change the
+rollups. Works the same on SQLite and PostgreSQL, and across several central
+replicas on one PostgreSQL (rollup rows are updated in a fixed order, so
+concurrent pushes cannot deadlock).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, Table, and_, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+
+from central.config import IngestLimits
+from central.db.schema import (
+    cameras,
+    heatmap_daily,
+    heatmap_tiles,
+    line_counts,
+    line_hourly,
+    lines,
+    track_summaries,
+    traffic_hourly,
+    zones,
+)
+from central.ingest import rollups, validate
+from central.ingest.items import Batch, ItemResult, Kind, LineCountIn, Status, SummaryIn, TileIn
+from central.ingest.validate import Layout
+from central.live import LiveFeed
+
+logger = logging.getLogger(__name__)
+
+
+def upsert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT."""
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+def _key_columns(table: Table) -> list[str]:
+    return [c.name for c in table.primary_key.columns]
+
+
+@dataclass
+class _Accepted:
+    summaries: list[SummaryIn]
+    tiles: list[TileIn]
+    counts: list[LineCountIn]
+
+
+class IngestWriter:
+    def __init__(
+        self,
+        engine: Engine,
+        limits: IngestLimits,
+        feed: LiveFeed | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.limits = limits
+        self.feed = feed
+        self.clock = clock
+        # SQLite has one writer at a time: queue here rather than in its busy-wait loop
+        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+
+    def push(self, batch: Batch) -> list[ItemResult]:
+        """One result per item, in the batch's order (summaries, tiles, line counts)."""
+        now = self.clock()
+        camera_ids = {s.row["camera_id"] for s in batch.summaries} | {c.row["camera_id"] for c in batch.line_counts}
+        layouts = self.layouts(batch.store_id, camera_ids)
+        shapes = self._day_shapes(batch.store_id, batch.tiles)
+        results: dict[tuple[Kind, int], ItemResult] = {}
+        accepted = _Accepted([], [], [])
+        for i, s in enumerate(batch.summaries):
+            reason = validate.check_summary(s, batch.store_id, now, self.limits, layouts)
+            if reason:
+                results[(Kind.SUMMARY, i)] = ItemResult(Kind.SUMMARY, s.key, Status.REJECTED, reason)
+            else:
+                accepted.summaries.append(s)
+        for i, t in enumerate(batch.tiles):
+            shape = shapes.get((t.row["camera_id"], rollups.day_of(t.row["bucket_start"])))
+            reason = validate.check_tile(t, batch.store_id, now, self.limits, shape)
+            if reason:
+                results[(Kind.TILE, i)] = ItemResult(Kind.TILE, t.key, Status.REJECTED, reason)
+            else:
+                accepted.tiles.append(t)
+        for i, c in enumerate(batch.line_counts):
+            reason = validate.check_line_count(c, batch.store_id, now, self.limits, layouts)
+            if reason:
+                results[(Kind.LINE_COUNT, i)] = ItemResult(Kind.LINE_COUNT, c.key, Status.REJECTED, reason)
+            else:
+                accepted.counts.append(c)
+        try:
+            stored = self._store(accepted, now)
+        except DBAPIError as e:
+            logger.warning("store %s: batch %s not stored, agent told to retry: %s", batch.store_id, batch.batch_id, e)
+            stored = None
+            retry_reason = f"database unavailable: {type(e.orig).__name__ if e.orig else type(e).__name__}"
+        ordered: list[ItemResult] = []
+        groups: tuple[tuple[Kind, Sequence[SummaryIn | TileIn | LineCountIn]], ...] = (
+            (Kind.SUMMARY, batch.summaries),
+            (Kind.TILE, batch.tiles),
+            (Kind.LINE_COUNT, batch.line_counts),
+        )
+        for kind, items in groups:
+            for i, item in enumerate(items):
+                if (kind, i) in results:
+                    ordered.append(results[(kind, i)])
+                elif stored is None:
+                    ordered.append(ItemResult(kind, item.key, Status.RETRY, retry_reason))
+                elif id(item) in stored:
+                    ordered.append(ItemResult(kind, item.key, Status.STORED))
+                else:
+                    ordered.append(ItemResult(kind, item.key, Status.DUPLICATE))
+        if stored and self.feed is not None:
+            self.feed.publish(batch.store_id, [s.row for s in accepted.summaries if id(s) in stored])
+        return ordered
+
+    # --- reads that validation needs --------------------------------------------------------
+
+    def layouts(self, store_id: str, camera_ids: Iterable[str]) -> dict[str, Layout]:
+        """Declared zones and lines of the batch's cameras that an agent has declared."""
+        wanted = sorted(set(camera_ids))
+        if not wanted:
+            return {}
+        with self.engine.connect() as conn:
+            declared = conn.execute(
+                select(cameras.c.camera_id).where(
+                    cameras.c.store_id == store_id, cameras.c.camera_id.in_(wanted), cameras.c.declared
+                )
+            ).scalars()
+            found = {c: (set[str](), set[str]()) for c in declared}
+            if not found:
+                return {}
+            for cam, zone in conn.execute(
+                select(zones.c.camera_id, zones.c.zone_id).where(
+                    zones.c.store_id == store_id, zones.c.camera_id.in_(list(found))
+                )
+            ):
+                found[cam][0].add(zone)
+            for cam, line in conn.execute(
+                select(lines.c.camera_id, lines.c.line_id).where(
+                    lines.c.store_id == store_id, lines.c.camera_id.in_(list(found))
+                )
+            ):
+                found[cam][1].add(line)
+        return {c: Layout(frozenset(z), frozenset(ln)) for c, (z, ln) in found.items()}
+
+    def _day_shapes(self, store_id: str, tiles: Sequence[TileIn]) -> dict[tuple[str, int], tuple[int, int]]:
+        keys = sorted(
+            {
+                (t.row["camera_id"], rollups.day_of(t.row["bucket_start"]))
+                for t in tiles
+                if math.isfinite(t.row["bucket_start"])  # a missing start is the validator's to report
+            }
+        )
+        if not keys:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    heatmap_daily.c.camera_id, heatmap_daily.c.day, heatmap_daily.c.rows, heatmap_daily.c.cols
+                ).where(
+                    heatmap_daily.c.store_id == store_id,
+                    tuple_(heatmap_daily.c.camera_id, heatmap_daily.c.day).in_(keys),
+                )
+            )
+            return {(cam, day): (r, c) for cam, day, r, c in rows}
+
+    # --- the transaction --------------------------------------------------------------------
+
+    def _store(self, accepted: _Accepted, now: float) -> set[int]:
+        """ids of the item objects this call stored (the others were already there)."""
+        if not (accepted.summaries or accepted.tiles or accepted.counts):
+            return set()
+        if self._write_lock is None:
+            return self._transaction(accepted, now)
+        with self._write_lock:
+            return self._transaction(accepted, now)
+
+    def _transaction(self, accepted: _Accepted, now: float) -> set[int]:
+        stored: set[int] = set()
+        with self.engine.begin() as conn:
+            new_summaries = self._insert_new(
+                conn, track_summaries, [s.row for s in accepted.summaries], accepted.summaries
+            )
+            new_tiles = self._insert_new(conn, heatmap_tiles, [t.row for t in accepted.tiles], accepted.tiles)
+            new_counts = self._insert_new(conn, line_counts, [c.row for c in accepted.counts], accepted.counts)
+            self._add(conn, traffic_hourly, rollups.traffic_deltas(new_summaries), rollups.TRAFFIC_COUNTERS)
+            self._add(conn, line_hourly, rollups.line_deltas(new_counts), ("in_count", "out_count"))
+            self._merge_heatmaps(conn, rollups.heatmap_deltas(new_tiles))
+            self._learn_layout(conn, new_summaries, new_counts, now)
+            stored.update(id(i) for i in (*new_summaries, *new_tiles, *new_counts))
+        return stored
+
+    def _insert_new(
+        self, conn: Connection, table: Table, rows: list[dict[str, Any]], items: Sequence[Any]
+    ) -> list[Any]:
+        """Insert what is not there yet; the items whose rows this statement inserted, first occurrence only."""
+        if not rows:
+            return []
+        keys = _key_columns(table)
+        stmt = upsert(conn, table).on_conflict_do_nothing(index_elements=keys).returning(*(table.c[k] for k in keys))
+        inserted = {tuple(r) for r in conn.execute(stmt, rows)}
+        new = []
+        for row, item in zip(rows, items, strict=True):
+            key = tuple(row[k] for k in keys)
+            if key in inserted:
+                inserted.discard(key)  # a second copy in the same batch is a duplicate
+                new.append(item)
+        return new
+
+    def _add(self, conn: Connection, table: Table, deltas: dict[Any, Any], counters: Sequence[str]) -> None:
+        if not deltas:
+            return
+        keys = _key_columns(table)
+        rows = [dict(zip(keys, key, strict=True)) | sums for key, sums in sorted(deltas.items())]
+        ins = upsert(conn, table)
+        stmt = ins.on_conflict_do_update(index_elements=keys, set_={c: table.c[c] + ins.excluded[c] for c in counters})
+        conn.execute(stmt, rows)
+
+    def _merge_heatmaps(self, conn: Connection, deltas: dict[rollups.DayKey, np.ndarray]) -> None:
+        if not deltas:
+            return
+        keys = sorted(deltas)
+        zero = [
+            {
+                "store_id": s,
+                "camera_id": c,
+                "day": d,
+                "rows": g.shape[0],
+                "cols": g.shape[1],
+                "cells": np.zeros_like(g).tobytes(),
+            }
+            for (s, c, d), g in ((k, deltas[k]) for k in keys)
+        ]
+        conn.execute(upsert(conn, heatmap_daily).on_conflict_do_nothing(), zero)
+        t = heatmap_daily
+        query = select(t.c.store_id, t.c.camera_id, t.c.day, t.c.cells).where(
+            tuple_(t.c.store_id, t.c.camera_id, t.c.day).in_(keys)
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        current = {(s, c, d): cells for s, c, d, cells in conn.execute(query)}
+        for key in keys:
+            total = np.frombuffer(current[key], dtype=np.float32).reshape(deltas[key].shape) + deltas[key]
+            conn.execute(
+                t.update()
+                .where(and_(t.c.store_id == key[0], t.c.camera_id == key[1], t.c.day == key[2]))
+                .values(cells=total.astype(np.float32).tobytes())
+            )
+
+    def _learn_layout(
+        self, conn: Connection, summaries: Sequence[SummaryIn], counts: Sequence[LineCountIn], now: float
+    ) -> None:
+        """Cameras seen in data, and the zones and lines of cameras whose agent has not declared them."""
+        seen = {(s.row["store_id"], s.row["camera_id"]) for s in summaries} | {
+            (c.row["store_id"], c.row["camera_id"]) for c in counts
+        }
+        if not seen:
+            return
+        ins = upsert(conn, cameras)
+        conn.execute(
+            ins.on_conflict_do_update(
+                index_elements=["store_id", "camera_id"], set_={"last_seen": ins.excluded.last_seen}
+            ),
+            [
+                {"store_id": s, "camera_id": c, "first_seen": now, "last_seen": now, "declared": False}
+                for s, c in sorted(seen)
+            ],
+        )
+        zone_rows = {(s.row["store_id"], s.row["camera_id"], z) for s in summaries for z, _, _ in s.zone_dwell}
+        line_rows = {(c.row["store_id"], c.row["camera_id"], c.row["line_id"]) for c in counts}
+        if zone_rows:
+            conn.execute(
+                upsert(conn, zones).on_conflict_do_nothing(),
+                [{"store_id": s, "camera_id": c, "zone_id": z, "first_seen": now} for s, c, z in sorted(zone_rows)],
+            )
+        if line_rows:
+            conn.execute(
+                upsert(conn, lines).on_conflict_do_nothing(),
+                [{"store_id": s, "camera_id": c, "line_id": ln, "first_seen": now} for s, c, ln in sorted(line_rows)],
+            )

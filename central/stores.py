@@ -1,0 +1,88 @@
+"""Stores and their enrollment tokens: created, listed and rotated by ``retail-central stores``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, insert, select, update
+
+from central.auth import HashedSecret, SecretVerifier, hash_secret, new_secret, split_credential
+from central.db.schema import stores
+from central.ingest.validate import id_problem
+
+
+class StoreError(ValueError):
+    """A store cannot be created or changed as asked."""
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    store_id: str
+    name: str
+    created_at: float
+    token_rotated_at: float
+
+
+def create_store(engine: Engine, store_id: str, name: str | None = None) -> str:
+    """Create a store; returns its enrollment token, shown this once."""
+    problem = id_problem("store id", store_id)
+    if problem:
+        raise StoreError(problem)
+    secret = new_secret()
+    hashed = hash_secret(secret)
+    now = time.time()
+    with engine.begin() as conn:
+        if conn.execute(select(stores.c.store_id).where(stores.c.store_id == store_id)).first():
+            raise StoreError(f"store {store_id!r} exists already (rotate its token instead)")
+        conn.execute(
+            insert(stores).values(
+                store_id=store_id,
+                name=name or store_id,
+                token_salt=hashed.salt,
+                token_hash=hashed.digest,
+                created_at=now,
+                token_rotated_at=now,
+            )
+        )
+    return f"{store_id}.{secret}"
+
+
+def rotate_token(engine: Engine, store_id: str) -> str:
+    """A new token for the store; the old one stops working at once."""
+    secret = new_secret()
+    hashed = hash_secret(secret)
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(stores)
+            .where(stores.c.store_id == store_id)
+            .values(token_salt=hashed.salt, token_hash=hashed.digest, token_rotated_at=time.time())
+        )
+        if done.rowcount != 1:
+            raise StoreError(f"no store {store_id!r}")
+    return f"{store_id}.{secret}"
+
+
+def list_stores(engine: Engine) -> list[StoreInfo]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(stores.c.store_id, stores.c.name, stores.c.created_at, stores.c.token_rotated_at).order_by(
+                stores.c.store_id
+            )
+        )
+        return [StoreInfo(*row) for row in rows]
+
+
+def authenticate_store(engine: Engine, verifier: SecretVerifier, token: str) -> str | None:
+    """The store a token belongs to, or None when it is malformed, unknown or wrong."""
+    parts = split_credential(token)
+    if parts is None:
+        return None
+    store_id, secret = parts
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(stores.c.token_salt, stores.c.token_hash).where(stores.c.store_id == store_id)
+        ).first()
+    if row is None:
+        return None
+    return store_id if verifier.verify(secret, HashedSecret(row.token_salt, row.token_hash)) else None
