@@ -77,8 +77,11 @@ class IngestWriter:
         """One result per item, in the batch's order (summaries, tiles, line counts)."""
         now = self.clock()
         camera_ids = {s.row["camera_id"] for s in batch.summaries} | {c.row["camera_id"] for c in batch.line_counts}
-        layouts = self.layouts(batch.store_id, camera_ids)
-        shapes = self._day_shapes(batch.store_id, batch.tiles)
+        try:
+            layouts = self.layouts(batch.store_id, camera_ids)
+            shapes = self._day_shapes(batch.store_id, batch.tiles)
+        except DBAPIError as e:
+            return self._all_retry(batch, e)
         results: dict[tuple[Kind, int], ItemResult] = {}
         accepted = _Accepted([], [], [])
         for i, s in enumerate(batch.summaries):
@@ -103,9 +106,8 @@ class IngestWriter:
         try:
             stored = self._store(accepted, now)
         except DBAPIError as e:
-            logger.warning("store %s: batch %s not stored, agent told to retry: %s", batch.store_id, batch.batch_id, e)
             stored = None
-            retry_reason = f"database unavailable: {type(e.orig).__name__ if e.orig else type(e).__name__}"
+            retry_reason = self._retry_reason(batch, e)
         ordered: list[ItemResult] = []
         groups: tuple[tuple[Kind, Sequence[SummaryIn | TileIn | LineCountIn]], ...] = (
             (Kind.SUMMARY, batch.summaries),
@@ -125,6 +127,19 @@ class IngestWriter:
         if stored and self.feed is not None:
             self.feed.publish(batch.store_id, [s.row for s in accepted.summaries if id(s) in stored])
         return ordered
+
+    @staticmethod
+    def _retry_reason(batch: Batch, e: DBAPIError) -> str:
+        logger.warning("store %s: batch %s not stored, agent told to retry: %s", batch.store_id, batch.batch_id, e)
+        return f"database unavailable ({type(e.orig).__name__ if e.orig else type(e).__name__}): {str(e.orig)[:200]}"
+
+    def _all_retry(self, batch: Batch, e: DBAPIError) -> list[ItemResult]:
+        reason = self._retry_reason(batch, e)
+        return [
+            *(ItemResult(Kind.SUMMARY, s.key, Status.RETRY, reason) for s in batch.summaries),
+            *(ItemResult(Kind.TILE, t.key, Status.RETRY, reason) for t in batch.tiles),
+            *(ItemResult(Kind.LINE_COUNT, c.key, Status.RETRY, reason) for c in batch.line_counts),
+        ]
 
     # --- reads that validation needs --------------------------------------------------------
 
