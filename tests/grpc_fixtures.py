@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 import uuid
@@ -29,8 +30,10 @@ class RunningIngest:
 
 
 @contextmanager
-def running_ingest(database_url: str, tls: TlsConfig | None = None, **config: object) -> Iterator[RunningIngest]:
-    cfg = CentralConfig(database_url=database_url, grpc=GrpcConfig(port=0, tls=tls), **config)  # type: ignore[arg-type]
+def running_ingest(
+    database_url: str, tls: TlsConfig | None = None, port: int = 0, **config: object
+) -> Iterator[RunningIngest]:
+    cfg = CentralConfig(database_url=database_url, grpc=GrpcConfig(port=port, tls=tls), **config)  # type: ignore[arg-type]
     engine = make_engine(database_url)
     feed = LiveFeed()
     loop = asyncio.new_event_loop()
@@ -57,6 +60,12 @@ def running_ingest(database_url: str, tls: TlsConfig | None = None, **config: ob
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def stub(port: int, credentials: grpc.ChannelCredentials | None = None) -> pb_grpc.EdgeSyncStub:

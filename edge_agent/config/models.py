@@ -224,6 +224,25 @@ class StoreConfig(StrictModel):
     path: Path = Field(Path("retail-edge.db"), description="SQLite file of the local store (WAL mode)")
 
 
+class SyncConfig(StrictModel):
+    """Store-and-forward to central: everything is committed locally first, then pushed until acknowledged."""
+
+    target: str = Field(description="central's gRPC address, host:port")
+    token_file: Path = Field(description="file holding this store's enrollment token (`retail-central stores create`)")
+    tls_ca: Path | None = Field(
+        None, description="PEM certificate(s) that sign central's TLS certificate; plaintext gRPC when absent"
+    )
+    batch_size: int = Field(500, ge=1, le=5000, description="most items in one push")
+    interval_s: float = Field(5.0, gt=0, le=3600, description="how often pending data is pushed")
+    timeout_s: float = Field(30.0, gt=0, le=600, description="deadline of one push or heartbeat")
+    backoff_initial_s: float = Field(1.0, gt=0, description="first wait after a failed push")
+    backoff_max_s: float = Field(300.0, gt=0, description="longest wait between attempts (with jitter)")
+    heartbeat_s: float = Field(30.0, gt=0, le=3600, description="how often the agent reports its health")
+    bucket_grace_s: float = Field(
+        5.0, ge=0, description="tiles and line counts are pushed once their bucket ended this long ago"
+    )
+
+
 class AgentConfig(StrictModel):
     """Root of one agent's YAML file."""
 
@@ -236,6 +255,7 @@ class AgentConfig(StrictModel):
     store: StoreConfig = Field(default_factory=StoreConfig, description="local SQLite store")
     behavior: BehaviorConfig = Field(default_factory=BehaviorConfig, description="behaviour classification")
     cameras: list[CameraConfig] = Field(default_factory=list, description="cameras read by this agent")
+    sync: SyncConfig | None = Field(None, description="push to central; the agent only stores locally when absent")
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> AgentConfig:

@@ -61,6 +61,14 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v2(db: sqlite_utils.Database) -> None:
+    """The outbox: per item, when central acknowledged it, or why central refused it."""
+    for table in ("track_summaries", "heatmap_tiles", "line_counts"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN synced_at FLOAT")  # NULL: not yet acknowledged
+        db.execute(f"ALTER TABLE {table} ADD COLUMN sync_error TEXT")  # central's reason for refusing it
+        db.execute(f"CREATE INDEX idx_{table}_pending ON {table}(synced_at, sync_error)")
+
+
 #: MIGRATIONS[i] takes the schema from version i to version i + 1.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)

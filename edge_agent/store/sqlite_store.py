@@ -6,9 +6,10 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
 
@@ -22,8 +23,80 @@ class StoreError(RuntimeError):
     """The store cannot be opened or written."""
 
 
+OUTBOX_TABLES = ("track_summaries", "heatmap_tiles", "line_counts")
+T = TypeVar("T")
+_PENDING = "synced_at IS NULL AND sync_error IS NULL"
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """Items waiting for central's acknowledgement, in the order they are pushed."""
+
+    summaries: list[TrackSummary] = field(default_factory=list)
+    tiles: list[HeatmapTile] = field(default_factory=list)
+    line_counts: list[LineCount] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.summaries) + len(self.tiles) + len(self.line_counts)
+
+    def where(self, flags: Sequence[T], keep: Callable[[T], bool]) -> Outbox:
+        """The items whose flag (one per item, in push order: summaries, tiles, counts) passes ``keep``."""
+        s, t = len(self.summaries), len(self.tiles)
+        return Outbox(
+            [x for x, f in zip(self.summaries, flags[:s], strict=True) if keep(f)],
+            [x for x, f in zip(self.tiles, flags[s : s + t], strict=True) if keep(f)],
+            [x for x, f in zip(self.line_counts, flags[s + t :], strict=True) if keep(f)],
+        )
+
+
+def _summary(r: dict[str, Any]) -> TrackSummary:
+    return TrackSummary(
+        track_id=r["track_id"],
+        store_id=r["store_id"],
+        camera_id=r["camera_id"],
+        start_time=r["start_time"],
+        end_time=r["end_time"],
+        path=tuple(tuple(p) for p in json.loads(r["path"])),
+        distance_m=r["distance_m"],
+        mean_speed_mps=r["mean_speed_mps"],
+        max_speed_mps=r["max_speed_mps"],
+        stop_count=r["stop_count"],
+        zone_dwell=json.loads(r["zone_dwell"]),
+        zone_visits=json.loads(r["zone_visits"]),
+        zone_order=tuple(json.loads(r["zone_order"])),
+        detector_model=r["detector_model"],
+        behavior=r["behavior"],
+        behavior_probabilities=json.loads(r["behavior_probabilities"] or "{}"),
+        behavior_model=r["behavior_model"],
+    )
+
+
+def _tile(r: dict[str, Any]) -> HeatmapTile:
+    return HeatmapTile(
+        store_id=r["store_id"],
+        camera_id=r["camera_id"],
+        bucket_start=r["bucket_start"],
+        bucket_seconds=r["bucket_seconds"],
+        rows=r["rows"],
+        cols=r["cols"],
+        person_seconds=tuple(json.loads(r["person_seconds"])),
+    )
+
+
+def _count(r: dict[str, Any]) -> LineCount:
+    return LineCount(
+        store_id=r["store_id"],
+        camera_id=r["camera_id"],
+        line_id=r["line_id"],
+        bucket_start=r["bucket_start"],
+        bucket_seconds=r["bucket_seconds"],
+        in_count=r["in_count"],
+        out_count=r["out_count"],
+    )
 
 
 class EdgeStore:
@@ -125,25 +198,79 @@ class EdgeStore:
 
     def summaries(self) -> Iterator[TrackSummary]:
         for r in self.db.table("track_summaries").rows_where(order_by="start_time"):
-            yield TrackSummary(
-                track_id=r["track_id"],
-                store_id=r["store_id"],
-                camera_id=r["camera_id"],
-                start_time=r["start_time"],
-                end_time=r["end_time"],
-                path=tuple(tuple(p) for p in json.loads(r["path"])),
-                distance_m=r["distance_m"],
-                mean_speed_mps=r["mean_speed_mps"],
-                max_speed_mps=r["max_speed_mps"],
-                stop_count=r["stop_count"],
-                zone_dwell=json.loads(r["zone_dwell"]),
-                zone_visits=json.loads(r["zone_visits"]),
-                zone_order=tuple(json.loads(r["zone_order"])),
-                detector_model=r["detector_model"],
-                behavior=r["behavior"],
-                behavior_probabilities=json.loads(r["behavior_probabilities"] or "{}"),
-                behavior_model=r["behavior_model"],
+            yield _summary(r)
+
+    # --- outbox ------------------------------------------------------------------------------
+
+    def pending(self, limit: int, buckets_ended_before: float) -> Outbox:
+        """Up to ``limit`` items central has not acknowledged nor refused, oldest first; tiles and
+        counts only once their bucket has ended (they are final then)."""
+        summaries = [
+            _summary(r)
+            for r in self.db.query(f"SELECT * FROM track_summaries WHERE {_PENDING} ORDER BY end_time LIMIT ?", [limit])
+        ]
+        room = limit - len(summaries)
+        tiles = [
+            _tile(r)
+            for r in self.db.query(
+                f"SELECT * FROM heatmap_tiles WHERE {_PENDING} AND bucket_start + bucket_seconds <= ? "
+                "ORDER BY bucket_start LIMIT ?",
+                [buckets_ended_before, max(room, 0)],
             )
+        ]
+        room -= len(tiles)
+        counts = [
+            _count(r)
+            for r in self.db.query(
+                f"SELECT * FROM line_counts WHERE {_PENDING} AND bucket_start + bucket_seconds <= ? "
+                "ORDER BY bucket_start LIMIT ?",
+                [buckets_ended_before, max(room, 0)],
+            )
+        ]
+        return Outbox(summaries, tiles, counts)
+
+    def mark_synced(self, outbox: Outbox, at: float | None = None) -> None:
+        """Central committed (or already had) these items."""
+        at = time.time() if at is None else at
+        self._mark(outbox, "synced_at", [at] * len(outbox))
+
+    def mark_rejected(self, outbox: Outbox, reasons: Sequence[str]) -> None:
+        """Central refused these items as bad data (one reason each): kept with it, never resent."""
+        self._mark(outbox, "sync_error", list(reasons))
+
+    def _mark(self, outbox: Outbox, column: str, values: list[object]) -> None:
+        s, t = len(outbox.summaries), len(outbox.tiles)
+        with self.conn:
+            self.conn.executemany(
+                f"UPDATE track_summaries SET {column} = ? WHERE track_id = ?",
+                [(v, x.track_id) for v, x in zip(values[:s], outbox.summaries, strict=True)],
+            )
+            self.conn.executemany(
+                f"UPDATE heatmap_tiles SET {column} = ? WHERE camera_id = ? AND bucket_start = ?",
+                [(v, x.camera_id, x.bucket_start) for v, x in zip(values[s : s + t], outbox.tiles, strict=True)],
+            )
+            self.conn.executemany(
+                f"UPDATE line_counts SET {column} = ? WHERE camera_id = ? AND line_id = ? AND bucket_start = ?",
+                [
+                    (v, x.camera_id, x.line_id, x.bucket_start)
+                    for v, x in zip(values[s + t :], outbox.line_counts, strict=True)
+                ],
+            )
+
+    def backlog(self) -> int:
+        """Items not yet acknowledged by central (open buckets included)."""
+        return sum(
+            int(self.db.execute(f"SELECT count(*) FROM {table} WHERE {_PENDING}").fetchone()[0])
+            for table in OUTBOX_TABLES
+        )
+
+    def rejected(self) -> list[tuple[str, str]]:
+        """(table, reason) of every item central refused."""
+        return [
+            (table, str(reason))
+            for table in OUTBOX_TABLES
+            for (reason,) in self.db.execute(f"SELECT sync_error FROM {table} WHERE sync_error IS NOT NULL")
+        ]
 
     def count(self, table: str) -> int:
         return int(self.db.table(table).count)

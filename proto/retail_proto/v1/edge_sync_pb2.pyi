@@ -384,7 +384,9 @@ Global___ItemResult: _TypeAlias = ItemResult  # noqa: Y015
 
 @_typing.final
 class PushAck(_message.Message):
-    """Acknowledges only what is committed."""
+    """Acknowledges only what is committed. One result per pushed item, in the
+    request's order: summaries, then tiles, then line counts.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 

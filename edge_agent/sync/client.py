@@ -1,0 +1,91 @@
+"""The agent's gRPC client of central: the store's token on every call, TLS when a CA is configured."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import Enum
+
+import grpc
+from retail_proto.v1 import edge_sync_pb2 as pb
+from retail_proto.v1 import edge_sync_pb2_grpc as pb_grpc
+
+from edge_agent.config.models import SyncConfig
+from edge_agent.store.sqlite_store import Outbox
+from edge_agent.sync import convert
+
+logger = logging.getLogger(__name__)
+
+
+class SyncSetupError(RuntimeError):
+    """The sync configuration cannot be used (token file missing, CA unreadable)."""
+
+
+class Outcome(str, Enum):
+    ACKNOWLEDGED = "acknowledged"  # stored now or earlier: done
+    REJECTED = "rejected"  # bad data: keep with the reason, never resend
+    RETRY = "retry"  # central could not store it now
+
+
+_OUTCOME = {
+    pb.ITEM_STATUS_STORED: Outcome.ACKNOWLEDGED,
+    pb.ITEM_STATUS_DUPLICATE: Outcome.ACKNOWLEDGED,
+    pb.ITEM_STATUS_REJECTED: Outcome.REJECTED,
+    pb.ITEM_STATUS_RETRY: Outcome.RETRY,
+}
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    outcome: Outcome
+    reason: str
+
+
+class CentralClient:
+    def __init__(self, config: SyncConfig) -> None:
+        self.config = config
+        try:
+            token = config.token_file.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise SyncSetupError(f"cannot read the store token from {config.token_file}: {e.strerror or e}") from e
+        if not token:
+            raise SyncSetupError(f"the store token file {config.token_file} is empty")
+        self.metadata = (("authorization", f"Bearer {token}"),)
+        if config.tls_ca is not None:
+            try:
+                ca = config.tls_ca.read_bytes()
+            except OSError as e:
+                raise SyncSetupError(f"cannot read the CA certificate {config.tls_ca}: {e.strerror or e}") from e
+            self.channel = grpc.secure_channel(config.target, grpc.ssl_channel_credentials(root_certificates=ca))
+        else:
+            self.channel = grpc.insecure_channel(config.target)
+        self.stub = pb_grpc.EdgeSyncStub(self.channel)
+
+    def push(self, store_id: str, agent_id: str, batch_id: str, outbox: Outbox) -> list[ItemOutcome]:
+        """One outcome per item, in the outbox's order; raises grpc.RpcError when the call itself fails."""
+        request = pb.PushRequest(
+            agent_id=agent_id,
+            store_id=store_id,
+            batch_id=batch_id,
+            summaries=[convert.summary_pb(s) for s in outbox.summaries],
+            tiles=[convert.tile_pb(t) for t in outbox.tiles],
+            line_counts=[convert.line_count_pb(c) for c in outbox.line_counts],
+        )
+        ack = self.stub.Push(request, metadata=self.metadata, timeout=self.config.timeout_s)
+        if len(ack.results) != len(outbox):
+            raise ProtocolError(f"central answered {len(ack.results)} results for {len(outbox)} items")
+        expected = [s.track_id for s in outbox.summaries]
+        if [r.key for r in ack.results[: len(expected)]] != expected:
+            raise ProtocolError("central's results are not in the order of the pushed items")
+        return [ItemOutcome(_OUTCOME.get(r.status, Outcome.RETRY), r.reason) for r in ack.results]
+
+    def heartbeat(self, heartbeat: pb.AgentHeartbeat) -> pb.HeartbeatReply:
+        reply: pb.HeartbeatReply = self.stub.Heartbeat(heartbeat, metadata=self.metadata, timeout=self.config.timeout_s)
+        return reply
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+class ProtocolError(RuntimeError):
+    """Central's answer does not fit the request (a different version or a bug)."""
