@@ -159,5 +159,75 @@ def show_config(
     typer.echo(json.dumps(cfg.model_dump(mode="json"), indent=2))
 
 
+@app.command()
+def run(
+    config: Annotated[Path, typer.Option("--config", "-c", help="agent YAML file")] = Path(
+        "/etc/retail-edge/agent.yaml"
+    ),
+) -> None:
+    """Run the agent service: every camera, sync to central, /healthz and /metrics, until SIGTERM."""
+    from edge_agent.behavior.classifier import BehaviorModelError
+    from edge_agent.detect.base import DetectorError
+    from edge_agent.runtime.agent import Agent
+    from edge_agent.store.sqlite_store import StoreError
+    from edge_agent.sync.client import SyncSetupError
+
+    try:
+        cfg = load_agent_config(config)
+    except ConfigError as e:
+        raise fail(str(e), 2) from e
+    try:
+        Agent(cfg, config).run()
+    except (SyncSetupError, DetectorError, BehaviorModelError, StoreError) as e:
+        raise fail(str(e), 2) from e
+    except OSError as e:  # the health port taken, the store's folder not writable
+        raise fail(f"cannot start: {e}", 1) from e
+
+
+@app.command()
+def status(
+    url: Annotated[str, typer.Option(help="the agent's health endpoint")] = "http://127.0.0.1:9108/healthz",
+    as_json: Annotated[bool, typer.Option("--json", help="print the raw JSON")] = False,
+) -> None:
+    """Print a running agent's health for a person: cameras, sync, backlog, models."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body = response.read()
+    except urllib.error.HTTPError as e:
+        body = e.read()
+    except (urllib.error.URLError, OSError) as e:
+        raise fail(f"no agent answers at {url}: {getattr(e, 'reason', e)}") from e
+    snap = json.loads(body)
+    if as_json:
+        typer.echo(json.dumps(snap, indent=2))
+        return
+    typer.echo(f"store {snap['store_id']} agent {snap['agent_id']}: {snap['status']}")
+    for kind, version in snap["models"].items():
+        typer.echo(f"  {kind} model: {version}")
+    typer.echo(f"  {'camera':16s} {'state':12s} {'fps':>6s} {'dropped':>8s} {'skipped':>8s} {'tracks':>7s}  last error")
+    for camera_id, cam in sorted(snap["cameras"].items()):
+        state = "finished" if cam["finished"] else "connected" if cam["connected"] else "reconnecting"
+        typer.echo(
+            f"  {camera_id:16s} {state:12s} {cam['fps']:6.1f} {cam['frames_dropped']:8d} {cam['frames_skipped']:8d} "
+            f"{cam['tracks']:7d}  {cam['last_error'] or '-'}"
+        )
+    sync = snap["sync"]
+    if sync["enabled"]:
+        last = sync.get("last_success")
+        when = datetime.fromtimestamp(last).strftime("%Y-%m-%d %H:%M:%S") if last else "never"
+        typer.echo(f"  sync: backlog {snap['backlog']}, last success {when}, refused {sync['rejected']}")
+        if sync["last_error"]:
+            typer.echo(f"  sync error: {sync['last_error']}")
+    else:
+        typer.echo("  sync: off (no `sync:` section)")
+    if snap["budget_exhausted"]:
+        typer.echo("  DISK BUDGET EXHAUSTED by data not yet synced")
+    if snap["status"] != "ok":
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()

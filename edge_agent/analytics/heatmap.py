@@ -46,6 +46,14 @@ class HeatmapAccumulator:
             out += grid
         return out
 
+    def take_closed(self, now: float) -> list[HeatmapTile]:
+        """Tiles of the buckets that ended by ``now``, forgotten here (a long-running agent flushes them)."""
+        closed = [b for b in self._grids if b + self.bucket_seconds <= now]
+        tiles = [t for t in self.tiles() if t.bucket_start in closed]
+        for bucket in closed:
+            del self._grids[bucket]
+        return tiles
+
     def tiles(self) -> list[HeatmapTile]:
         return [
             HeatmapTile(

@@ -181,6 +181,10 @@ class CameraConfig(StrictModel):
         min_length=1, description="video file path, rtsp:// or http(s):// URL, or 'usb:N' for a local device"
     )
     fps: float | None = Field(None, gt=0.0, le=240.0, description="frame rate to assume when the source reports none")
+    loop: bool = Field(False, description="a video file starts again at its end (`retail-edge run` only)")
+    realtime: bool = Field(
+        True, description="a video file is read at its own frame rate, like a camera; false: as fast as it decodes"
+    )
     min_box_height_px: float = Field(
         0.0,
         ge=0.0,
@@ -224,6 +228,32 @@ class StoreConfig(StrictModel):
     path: Path = Field(Path("retail-edge.db"), description="SQLite file of the local store (WAL mode)")
 
 
+class HealthConfig(StrictModel):
+    host: str = Field("127.0.0.1", description="bind address of /healthz and /metrics")
+    port: int = Field(9108, ge=0, le=65535, description="port of /healthz and /metrics (0: any free one)")
+
+
+class RuntimeConfig(StrictModel):
+    """How ``retail-edge run`` schedules its cameras and the detector."""
+
+    queue_size: int = Field(2, ge=1, le=256, description="frames buffered per camera; the oldest is dropped (counted)")
+    max_batch: int = Field(8, ge=1, le=64, description="frames of several cameras given to the detector at once")
+    active_fps: float | None = Field(
+        None, gt=0, le=120, description="sampling rate while someone is in view (default: the camera's own rate)"
+    )
+    idle_fps: float = Field(2.0, gt=0, le=120, description="sampling rate while nobody is in view")
+    idle_after_s: float = Field(3.0, ge=0, description="seconds without a person before a camera idles")
+    reconnect_initial_s: float = Field(1.0, gt=0, description="first wait before reopening a failed camera")
+    reconnect_max_s: float = Field(60.0, gt=0, description="longest wait between reconnection attempts")
+    flush_interval_s: float = Field(5.0, gt=0, le=600, description="how often ended heatmap/line buckets are stored")
+    retention_days: float = Field(30.0, gt=0, description="synced data older than this is deleted")
+    disk_budget_mb: float = Field(
+        2048.0, gt=0, description="most space the store may use; synced data goes first, unsynced never"
+    )
+    shutdown_sync_s: float = Field(10.0, ge=0, le=120, description="time given to a last sync when stopping")
+    health: HealthConfig = Field(default_factory=HealthConfig, description="local health and metrics endpoint")
+
+
 class SyncConfig(StrictModel):
     """Store-and-forward to central: everything is committed locally first, then pushed until acknowledged."""
 
@@ -256,6 +286,7 @@ class AgentConfig(StrictModel):
     behavior: BehaviorConfig = Field(default_factory=BehaviorConfig, description="behaviour classification")
     cameras: list[CameraConfig] = Field(default_factory=list, description="cameras read by this agent")
     sync: SyncConfig | None = Field(None, description="push to central; the agent only stores locally when absent")
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="the long-running service")
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> AgentConfig:

@@ -62,6 +62,7 @@ class CameraPipeline:
         detector_model: str,
         clock_offset: float = 0.0,
         classifier: BehaviorClassifier | None = None,
+        keep_zone_events: bool = True,
     ) -> None:
         self.agent, self.camera = agent, camera
         self.classifier = classifier
@@ -74,7 +75,8 @@ class CameraPipeline:
         hm = agent.heatmap
         self.heatmap = HeatmapAccumulator(agent.store_id, camera.id, width, height, hm.rows, hm.cols, hm.bucket_seconds)
         self.open_tracks: dict[int, OpenTrack] = {}
-        self.zone_events: list[ZoneEvent] = []
+        self.zone_events: list[ZoneEvent] = []  # for analyze's report; a long-running agent keeps none
+        self.keep_zone_events = keep_zone_events
         self.discarded_tracks = 0
         self._done: list[tuple[TrackSummary, np.ndarray, np.ndarray]] = []  # summary, full t, full xy
         self._line_buckets: dict[tuple[str, float], list[int]] = defaultdict(lambda: [0, 0])
@@ -100,7 +102,8 @@ class CameraPipeline:
         for zone in self.zones:
             for tid, visit in zone.update(t, ids, feet):
                 self.open_tracks[tid].visits.append(visit)
-                self.zone_events.append(ZoneEvent(self.camera.id, self.open_tracks[tid].key, visit, exited=True))
+                if self.keep_zone_events:
+                    self.zone_events.append(ZoneEvent(self.camera.id, self.open_tracks[tid].key, visit, exited=True))
         for line in self.lines:
             for crossing in line.update(t, ids, feet):
                 bucket = bucket_start(t, self.agent.lines.bucket_seconds)
@@ -122,7 +125,8 @@ class CameraPipeline:
             visit = zone.close(tid)
             if visit is not None:
                 track.visits.append(visit)
-                self.zone_events.append(ZoneEvent(self.camera.id, track.key, visit, exited=False))
+                if self.keep_zone_events:
+                    self.zone_events.append(ZoneEvent(self.camera.id, track.key, visit, exited=False))
         for line in self.lines:
             line.forget(tid)
         cfg = self.agent.tracker
@@ -184,6 +188,15 @@ class CameraPipeline:
         for tid in list(self.open_tracks):
             self._finish(tid)
         return self.take_summaries()
+
+    def take_closed_line_counts(self, now: float) -> list[LineCount]:
+        """Counts of the buckets that ended by ``now``, forgotten here."""
+        b = self.agent.lines.bucket_seconds
+        closed = sorted(k for k in self._line_buckets if k[1] + b <= now)
+        out = [LineCount(self.agent.store_id, self.camera.id, k[0], k[1], b, *self._line_buckets[k]) for k in closed]
+        for k in closed:
+            del self._line_buckets[k]
+        return out
 
     def line_counts(self) -> list[LineCount]:
         b = self.agent.lines.bucket_seconds

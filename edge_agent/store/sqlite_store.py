@@ -24,12 +24,20 @@ class StoreError(RuntimeError):
 
 
 OUTBOX_TABLES = ("track_summaries", "heatmap_tiles", "line_counts")
+_AGE_COLUMNS = {"track_summaries": "end_time", "heatmap_tiles": "bucket_start", "line_counts": "bucket_start"}
 T = TypeVar("T")
 _PENDING = "synced_at IS NULL AND sync_error IS NULL"
 
 
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    deleted: int
+    used_bytes: int
+    exhausted: bool  # still over budget: only unsynced data is left
 
 
 @dataclass(frozen=True)
@@ -195,6 +203,91 @@ class EdgeStore:
         ]
         with self.conn:
             self.db.table("line_counts").upsert_all(rows, pk=("camera_id", "line_id", "bucket_start"))
+
+    def merge_tiles(self, tiles: Iterable[HeatmapTile]) -> None:
+        """Adds tiles to what is stored for the same bucket (an agent restarted within a bucket flushes twice).
+        Only pending rows are merged into; buckets are pushed once ended, so an open one is never synced."""
+        now = time.time()
+        with self.conn:
+            for t in tiles:
+                row = self.conn.execute(
+                    "SELECT person_seconds FROM heatmap_tiles WHERE camera_id = ? AND bucket_start = ? "
+                    "AND synced_at IS NULL AND rows = ? AND cols = ?",
+                    (t.camera_id, t.bucket_start, t.rows, t.cols),
+                ).fetchone()
+                values = list(t.person_seconds)
+                if row is not None:
+                    values = [a + b for a, b in zip(json.loads(row[0]), values, strict=True)]
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO heatmap_tiles (store_id, camera_id, bucket_start, bucket_seconds, "
+                    "rows, cols, person_seconds, updated_at, synced_at, sync_error) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+                    (
+                        t.store_id,
+                        t.camera_id,
+                        t.bucket_start,
+                        t.bucket_seconds,
+                        t.rows,
+                        t.cols,
+                        _json([round(v, 3) for v in values]),
+                        now,
+                    ),
+                )
+
+    def merge_line_counts(self, counts: Iterable[LineCount]) -> None:
+        """Adds counts to what is stored for the same line and bucket (see :meth:`merge_tiles`)."""
+        now = time.time()
+        with self.conn:
+            for c in counts:
+                row = self.conn.execute(
+                    "SELECT in_count, out_count FROM line_counts WHERE camera_id = ? AND line_id = ? "
+                    "AND bucket_start = ? AND synced_at IS NULL",
+                    (c.camera_id, c.line_id, c.bucket_start),
+                ).fetchone()
+                before = row if row is not None else (0, 0)
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO line_counts (store_id, camera_id, line_id, bucket_start, "
+                    "bucket_seconds, in_count, out_count, updated_at, synced_at, sync_error) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+                    (
+                        c.store_id,
+                        c.camera_id,
+                        c.line_id,
+                        c.bucket_start,
+                        c.bucket_seconds,
+                        before[0] + c.in_count,
+                        before[1] + c.out_count,
+                        now,
+                    ),
+                )
+
+    def used_bytes(self) -> int:
+        pages, free, size = (
+            int(self.db.execute(f"PRAGMA {p}").fetchone()[0]) for p in ("page_count", "freelist_count", "page_size")
+        )
+        return (pages - free) * size
+
+    def purge(self, older_than: float, budget_bytes: int, unsynced_too: bool = False) -> PurgeResult:
+        """Deletes synced data older than ``older_than`` (Unix s), then the oldest synced data while the
+        store is over its budget. Unsynced data is never deleted, unless ``unsynced_too`` (no central to
+        sync to), in which case the retention applies to everything. ``exhausted``: still over budget."""
+        deletable = "1" if unsynced_too else "synced_at IS NOT NULL"
+        deleted = 0
+        with self.conn:
+            for table, when in _AGE_COLUMNS.items():
+                sql = f"DELETE FROM {table} WHERE {deletable} AND {when} < ?"
+                deleted += self.conn.execute(sql, (older_than,)).rowcount
+        while self.used_bytes() > budget_bytes:
+            removed = 0
+            with self.conn:
+                for table, when in _AGE_COLUMNS.items():
+                    oldest = f"SELECT rowid FROM {table} WHERE {deletable} ORDER BY {when} LIMIT 1000"
+                    removed += self.conn.execute(f"DELETE FROM {table} WHERE rowid IN ({oldest})").rowcount
+            deleted += removed
+            if removed == 0:
+                break
+        used = self.used_bytes()
+        return PurgeResult(deleted, used, used > budget_bytes)
 
     def summaries(self) -> Iterator[TrackSummary]:
         for r in self.db.table("track_summaries").rows_where(order_by="start_time"):
