@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
@@ -95,3 +96,20 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 22 s of the Intel clip: one visitor walks in (7 s), stands at the table and leaves (19 s)."""
+    source = cv2.VideoCapture(str(shared_path("data", "intel-sample-videos", "one-by-one-person-detection.mp4")))
+    out = tmp_path_factory.mktemp("clip") / "visitor.mp4"
+    fps = source.get(cv2.CAP_PROP_FPS)
+    size = (int(source.get(cv2.CAP_PROP_FRAME_WIDTH)), int(source.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for _ in range(int(22 * fps)):
+        ok, frame = source.read()
+        assert ok
+        writer.write(frame)
+    writer.release()
+    source.release()
+    return out

@@ -14,11 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import cv2
 import httpx
 import pytest
 import yaml
-from conftest import shared_path
 from grpc_fixtures import free_port, running_ingest
 from sqlalchemy import func, select
 
@@ -28,23 +26,6 @@ from central.stores import create_store
 from edge_agent.config.loader import parse_agent_config
 
 DEMO = Path(__file__).resolve().parents[3] / "edge_agent" / "config" / "demo.yaml"
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The first 22 s of the Intel clip: one visitor walks in (7 s), stands at the table and leaves (19 s)."""
-    source = cv2.VideoCapture(str(shared_path("data", "intel-sample-videos", "one-by-one-person-detection.mp4")))
-    out = tmp_path_factory.mktemp("clip") / "visitor.mp4"
-    fps = source.get(cv2.CAP_PROP_FPS)
-    size = (int(source.get(cv2.CAP_PROP_FRAME_WIDTH)), int(source.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-    for _ in range(int(22 * fps)):
-        ok, frame = source.read()
-        assert ok
-        writer.write(frame)
-    writer.release()
-    source.release()
-    return out
 
 
 def agent_config(tmp_path: Path, clip: Path, sync: dict[str, object] | None, **camera: object) -> Path:

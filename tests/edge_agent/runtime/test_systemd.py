@@ -1,0 +1,103 @@
+"""The systemd units verify with systemd-analyze, and the agent speaks the notify protocol to a real socket."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_run import agent_config
+
+from edge_agent.runtime.service import UnitSettings, render_unit
+from edge_agent.runtime.systemd import Notifier
+
+REPO = Path(__file__).resolve().parents[3]
+DEFAULTS = {
+    "retail-edge": UnitSettings(
+        Path("/opt/retail-analytics/.venv/bin/retail-edge"), Path("/etc/retail-edge/agent.yaml"), "retail-edge"
+    ),
+    "retail-central": UnitSettings(
+        Path("/opt/retail-analytics/.venv/bin/retail-central"),
+        Path("/etc/retail-central/central.yaml"),
+        "retail-central",
+        "retail-central",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEFAULTS))
+def test_deploy_units_are_the_rendered_defaults(name: str) -> None:
+    assert (REPO / "deploy" / "systemd" / f"{name}.service").read_text() == render_unit(name, DEFAULTS[name])
+
+
+@pytest.mark.parametrize("name", sorted(DEFAULTS))
+def test_units_pass_systemd_analyze_verify(name: str, tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze not installed (Debian package systemd)")
+    executable = Path(sys.executable).with_name(name)
+    unit = tmp_path / f"{name}.service"
+    unit.write_text(render_unit(name, UnitSettings(executable, tmp_path / "config.yaml", "root", name)))
+    done = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False)
+    problems = [line for line in done.stderr.splitlines() if unit.name in line or "Unknown" in line]
+    assert done.returncode == 0, done.stderr
+    assert problems == [], done.stderr
+    text = unit.read_text()
+    for setting in ("Restart=always", "ProtectSystem=strict", "NoNewPrivileges=yes", f"StateDirectory={name}"):
+        assert setting in text
+    if name == "retail-edge":
+        assert "Type=notify" in text
+        assert "WatchdogSec=60" in text
+
+
+def receiver(tmp_path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify.sock"))
+    sock.settimeout(60)
+    return sock
+
+
+def test_notifier_sends_datagrams_and_paces_the_watchdog(tmp_path: Path) -> None:
+    sock = receiver(tmp_path)
+    notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "2000000"})
+    notifier.ready("2 camera(s)")
+    notifier.watchdog()
+    notifier.watchdog()  # within a second of the last ping: not sent again
+    notifier.stopping()
+    got = [sock.recv(4096).decode() for _ in range(3)]
+    assert got == ["READY=1\nSTATUS=2 camera(s)", "WATCHDOG=1", "STOPPING=1"]
+    assert not Notifier({}).enabled
+    sock.close()
+
+
+def test_the_agent_notifies_ready_pings_the_watchdog_and_stopping(tmp_path: Path, clip: Path) -> None:
+    sock = receiver(tmp_path)
+    config = agent_config(tmp_path, clip, None, loop=True)
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "1000000"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_agent", "run", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        messages = [sock.recv(4096).decode()]
+        assert messages[0].startswith("READY=1")
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            messages.append(sock.recv(4096).decode())
+        assert messages.count("WATCHDOG=1") >= 3  # every half second
+        proc.send_signal(signal.SIGTERM)
+        while "STOPPING=1" not in messages:
+            messages.append(sock.recv(4096).decode())
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sock.close()
