@@ -99,7 +99,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def visitor_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 22 s of the Intel clip: one visitor walks in (7 s), stands at the table and leaves (19 s)."""
     source = cv2.VideoCapture(str(shared_path("data", "intel-sample-videos", "one-by-one-person-detection.mp4")))
     out = tmp_path_factory.mktemp("clip") / "visitor.mp4"

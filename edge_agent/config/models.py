@@ -175,6 +175,9 @@ class LineConfig(StrictModel):
         return self
 
 
+SOURCE_SCHEMES = ("rtsp", "rtsps", "http", "https")
+
+
 class CameraConfig(StrictModel):
     id: Identifier
     source: str = Field(
@@ -197,6 +200,19 @@ class CameraConfig(StrictModel):
     )
     zones: list[ZoneConfig] = Field(default_factory=list, description="polygon zones measured for entries and dwell")
     lines: list[LineConfig] = Field(default_factory=list, description="counting lines")
+
+    @field_validator("source")
+    @classmethod
+    def _known_source_type(cls, source: str) -> str:
+        scheme, sep, _ = source.partition("://")
+        if sep and scheme.lower() not in SOURCE_SCHEMES:
+            raise ValueError(
+                f"unknown camera source type {scheme!r}: use a video file path, "
+                f"{', '.join(s + '://' for s in SOURCE_SCHEMES)} or usb:N"
+            )
+        if source.startswith("usb:") and not source[4:].isdigit():
+            raise ValueError(f"bad USB camera {source!r}: expected usb:N with N the device number")
+        return source
 
     @model_validator(mode="after")
     def _unique_ids(self) -> CameraConfig:

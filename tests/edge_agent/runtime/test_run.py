@@ -86,12 +86,12 @@ def central_ids(url: str) -> list[str]:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_run_records_syncs_and_reports_health(tmp_path: Path, clip: Path, database_url: str) -> None:
+def test_run_records_syncs_and_reports_health(tmp_path: Path, visitor_clip: Path, database_url: str) -> None:
     engine = make_engine(database_url)
     (tmp_path / "token").write_text(create_store(engine, "s1"))
     port = free_port()
     sync = {"target": f"127.0.0.1:{port}", "token_file": str(tmp_path / "token"), "interval_s": 1, "heartbeat_s": 2}
-    config = agent_config(tmp_path, clip, sync)
+    config = agent_config(tmp_path, visitor_clip, sync)
     with running_ingest(database_url, port=port), agent_process(config) as (proc, url):
         time.sleep(3)
         health = httpx.get(f"{url}/healthz", timeout=5).json()
@@ -123,12 +123,12 @@ def test_run_records_syncs_and_reports_health(tmp_path: Path, clip: Path, databa
     engine.dispose()
 
 
-def test_sigterm_closes_open_tracks_and_syncs_them(tmp_path: Path, clip: Path, database_url: str) -> None:
+def test_sigterm_closes_open_tracks_and_syncs_them(tmp_path: Path, visitor_clip: Path, database_url: str) -> None:
     engine = make_engine(database_url)
     (tmp_path / "token").write_text(create_store(engine, "s1"))
     port = free_port()
     sync = {"target": f"127.0.0.1:{port}", "token_file": str(tmp_path / "token"), "interval_s": 30}
-    config = agent_config(tmp_path, clip, sync, loop=True)
+    config = agent_config(tmp_path, visitor_clip, sync, loop=True)
     with running_ingest(database_url, port=port), agent_process(config) as (proc, url):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # wait until the visitor is being tracked

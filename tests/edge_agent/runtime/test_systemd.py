@@ -76,9 +76,9 @@ def test_notifier_sends_datagrams_and_paces_the_watchdog(tmp_path: Path) -> None
     sock.close()
 
 
-def test_the_agent_notifies_ready_pings_the_watchdog_and_stopping(tmp_path: Path, clip: Path) -> None:
+def test_the_agent_notifies_ready_pings_the_watchdog_and_stopping(tmp_path: Path, visitor_clip: Path) -> None:
     sock = receiver(tmp_path)
-    config = agent_config(tmp_path, clip, None, loop=True)
+    config = agent_config(tmp_path, visitor_clip, None, loop=True)
     env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "1000000"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "edge_agent", "run", "--config", str(config)],
