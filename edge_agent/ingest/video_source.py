@@ -22,6 +22,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+LIVE_TIMEOUT_MS = 5000
 
 
 class SourceError(RuntimeError):
@@ -64,7 +65,13 @@ class VideoSource:
                 raise SourceError(f"video path is not a file: {path}")
             if path.stat().st_size == 0:
                 raise SourceError(f"video file is empty (0 bytes): {path}")
-        self._cap = cv2.VideoCapture(target)
+        if isinstance(target, str) and self.live:
+            # a camera that stops answering must fail the read (and be reopened), not block it for long
+            timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, LIVE_TIMEOUT_MS]
+            timeouts += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, LIVE_TIMEOUT_MS]
+            self._cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG, timeouts)
+        else:
+            self._cap = cv2.VideoCapture(target)
         if not self._cap.isOpened():
             self._cap.release()
             raise SourceError(f"cannot open video source {source} (corrupt, unsupported codec or unreachable)")
