@@ -142,6 +142,17 @@ class CameraWorker:
         return read
 
     def _offer(self, frame: CameraFrame) -> None:
+        if not self.camera.realtime and not is_live(self.camera.source):
+            # a file read as fast as possible waits for the detector: nothing is decoded to be dropped
+            while not self.stop.is_set():
+                try:
+                    self.queue.put(frame, timeout=0.1)
+                except queue.Full:
+                    continue
+                with self.lock:
+                    self.stats.frames_queued += 1
+                return
+            return
         with self.lock:
             if self.queue.full():
                 try:
