@@ -1,25 +1,172 @@
-"""``retail-central``: the chain-wide aggregator (gRPC ingest, REST API, dashboard, model rollouts)."""
+"""``retail-central``: the chain-wide aggregator (gRPC ingest, REST API, stores, API keys, fleet simulator)."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
 
+from central.config import CentralConfig, load_central_config
+from edge_agent.cli_support import fail, setup_logging
+from edge_agent.config.loader import ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
 app = typer.Typer(help="Central service of the retail analytics fleet.", no_args_is_help=True, add_completion=False)
+stores_app = typer.Typer(help="Stores and their enrollment tokens.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys of the REST API (roles: admin, viewer).", no_args_is_help=True)
+db_app = typer.Typer(help="The central database.", no_args_is_help=True)
+app.add_typer(stores_app, name="stores")
+app.add_typer(keys_app, name="apikeys")
+app.add_typer(db_app, name="db")
 
-PLANNED = {
-    "serve": "run the gRPC ingest and the REST API / dashboard",
-    "stores": "create, list and rotate store enrollment tokens",
-    "apikeys": "create API keys for the REST API",
-    "simulate": "push a simulated fleet of stores through the real gRPC path",
-    "rollout": "roll a registered model version out to the stores (canary, promote, rollback)",
-}
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="central YAML file (default: built-in)")]
+DatabaseOption = Annotated[
+    str | None, typer.Option("--database", help="SQLAlchemy URL; overrides the config (e.g. postgresql://host/db)")
+]
 
 
-@app.command("commands")
-def commands() -> None:
-    """List the sub-commands of the central service and whether they are available yet."""
-    for name, what in PLANNED.items():
-        typer.echo(f"{name:10s} {what} (not available yet)")
+def _config(path: Path | None, database: str | None = None, **overrides: object) -> CentralConfig:
+    try:
+        config = load_central_config(path)
+    except ConfigError as e:
+        raise fail(str(e), 2) from e
+    if database:
+        config = config.model_copy(update={"database_url": database})
+    grpc = {k[5:]: v for k, v in overrides.items() if k.startswith("grpc_") and v is not None}
+    http = {k[5:]: v for k, v in overrides.items() if k.startswith("http_") and v is not None}
+    return config.model_copy(
+        update={"grpc": config.grpc.model_copy(update=grpc), "http": config.http.model_copy(update=http)}
+    )
+
+
+def _engine(config: CentralConfig) -> Engine:
+    from central.db.engine import make_engine
+    from central.db.migrate import upgrade
+
+    engine = make_engine(config.database_url)
+    upgrade(engine)
+    return engine
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if ts else "-"
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+    grpc_host: Annotated[str | None, typer.Option(help="gRPC bind address")] = None,
+    grpc_port: Annotated[int | None, typer.Option(help="gRPC port (0: any free one)")] = None,
+    http_host: Annotated[str | None, typer.Option(help="HTTP bind address")] = None,
+    http_port: Annotated[int | None, typer.Option(help="HTTP port (0: any free one)")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the gRPC ingest and the REST API until SIGTERM (migrates the database first)."""
+    from central.serve import serve as run
+
+    setup_logging(verbose)
+    cfg = _config(config, database, grpc_host=grpc_host, grpc_port=grpc_port, http_host=http_host, http_port=http_port)
+    try:
+        asyncio.run(run(cfg))
+    except OSError as e:
+        raise fail(str(e)) from e
+
+
+@app.command("check-config")
+def check_config(config: Annotated[Path, typer.Argument(help="central YAML file")]) -> None:
+    """Validate a central configuration; exits 2 naming each error's YAML path and line."""
+    cfg = _config(config)
+    typer.echo(f"{config}: valid (database {cfg.database_url.split('://')[0]}, gRPC port {cfg.grpc.port})")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None, database: DatabaseOption = None) -> None:
+    """Apply pending schema migrations (serve does this at start)."""
+    from central.db.migrate import current_revision
+
+    engine = _engine(_config(config, database))
+    typer.echo(f"database at revision {current_revision(engine)}")
+
+
+@stores_app.command("create")
+def stores_create(
+    store_id: Annotated[str, typer.Argument(help="letters, digits, '_', '-', '.'")],
+    name: Annotated[str | None, typer.Option(help="display name (default: the id)")] = None,
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Create a store and print its enrollment token (shown once: put it in the agent's config)."""
+    from central.stores import StoreError, create_store
+
+    try:
+        token = create_store(_engine(_config(config, database)), store_id, name)
+    except StoreError as e:
+        raise fail(str(e)) from e
+    typer.echo(token)
+
+
+@stores_app.command("rotate")
+def stores_rotate(store_id: str, config: ConfigOption = None, database: DatabaseOption = None) -> None:
+    """Replace a store's token; the old one stops working at once. Prints the new token."""
+    from central.stores import StoreError, rotate_token
+
+    try:
+        token = rotate_token(_engine(_config(config, database)), store_id)
+    except StoreError as e:
+        raise fail(str(e)) from e
+    typer.echo(token)
+
+
+@stores_app.command("list")
+def stores_list(config: ConfigOption = None, database: DatabaseOption = None) -> None:
+    """Stores with when they were created and when their token last changed (tokens are never shown)."""
+    from central.stores import list_stores
+
+    for s in list_stores(_engine(_config(config, database))):
+        typer.echo(f"{s.store_id:24s} {s.name:30s} created {_when(s.created_at)}  token {_when(s.token_rotated_at)}")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="who or what uses the key")],
+    role: Annotated[str, typer.Option(help="admin or viewer")] = "viewer",
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Create an API key and print it (shown once)."""
+    from central.api.keys import create_api_key
+
+    try:
+        key = create_api_key(_engine(_config(config, database)), name, role)
+    except ValueError as e:
+        raise fail(str(e)) from e
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list(config: ConfigOption = None, database: DatabaseOption = None) -> None:
+    """API keys: id, role, name, created, revoked (secrets are never shown)."""
+    from central.api.keys import list_api_keys
+
+    for k in list_api_keys(_engine(_config(config, database))):
+        revoked = f"revoked {_when(k.revoked_at)}" if k.revoked_at else "active"
+        typer.echo(f"{k.key_id}  {k.role:7s} {k.name:30s} created {_when(k.created_at)}  {revoked}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, config: ConfigOption = None, database: DatabaseOption = None) -> None:
+    """Revoke an API key at once."""
+    from central.api.keys import revoke_api_key
+
+    if not revoke_api_key(_engine(_config(config, database)), key_id):
+        raise fail(f"no active API key {key_id!r}")
+    typer.echo(f"revoked {key_id}")
 
 
 def main() -> None:

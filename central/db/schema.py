@@ -9,6 +9,7 @@ never scan raw summaries.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -150,7 +151,7 @@ traffic_hourly = Table(
     Column("store_id", String(ID), primary_key=True),
     Column("camera_id", String(ID), primary_key=True),
     Column("zone_id", String(ID), primary_key=True),  # "" for the whole camera view
-    Column("hour", Integer, primary_key=True),  # epoch second of the hour's start (UTC)
+    Column("hour", BigInteger, primary_key=True),  # epoch second of the hour's start (UTC)
     Column("visits", Integer, nullable=False),
     Column("dwell_s", Float, nullable=False),  # total seconds: mean dwell = dwell_s / visits
     *(Column(name, Integer, nullable=False) for name in DWELL_COLUMNS),
@@ -165,7 +166,7 @@ line_hourly = Table(
     Column("store_id", String(ID), primary_key=True),
     Column("camera_id", String(ID), primary_key=True),
     Column("line_id", String(ID), primary_key=True),
-    Column("hour", Integer, primary_key=True),
+    Column("hour", BigInteger, primary_key=True),
     Column("in_count", Integer, nullable=False),
     Column("out_count", Integer, nullable=False),
     Index("ix_line_hourly_store_hour", "store_id", "hour"),
@@ -176,7 +177,7 @@ heatmap_daily = Table(
     metadata,
     Column("store_id", String(ID), primary_key=True),
     Column("camera_id", String(ID), primary_key=True),
-    Column("day", Integer, primary_key=True),  # epoch second of the day's start (UTC)
+    Column("day", BigInteger, primary_key=True),  # epoch second of the day's start (UTC)
     Column("rows", Integer, nullable=False),
     Column("cols", Integer, nullable=False),
     Column("cells", LargeBinary, nullable=False),  # float32 person-seconds summed over the day's tiles

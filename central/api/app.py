@@ -1,0 +1,59 @@
+"""The REST API of the central service: ``create_app(engine, feed)`` wires routes, auth and errors.
+
+Every route under ``/api/v1`` needs an API key (``Authorization: Bearer
+<key_id>.<secret>`` or ``X-API-Key``); ``/healthz``, ``/docs`` and
+``/openapi.json`` do not. Nothing is built at import: the app holds the engine,
+the live feed and the settings it was given, so replicas and tests each make
+their own.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, Depends, FastAPI
+from sqlalchemy import Engine
+
+from central.api.deps import PATTERN_HINTS, ApiContext, ApiSettings, current_principal
+from central.api.errors import install_error_handlers, responses
+from central.api.routes import fleet, health, heatmap, keys, lines, live, stores, tracks, traffic
+from central.live import LiveFeed
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """\
+Anonymous shopper analytics of every store: traffic, dwell, behaviour, heatmaps,
+line counts, track summaries, the fleet of edge agents and a live stream.
+
+Authenticate with an API key from `retail-central apikeys create`:
+`Authorization: Bearer <key_id>.<secret>` (or `X-API-Key: <key_id>.<secret>`).
+Times are epoch seconds or ISO-8601 (UTC unless an offset is given); ranges are
+`[from, to)`, by default the last 7 days. Errors are JSON `{"error", "detail"}`.
+"""
+
+
+def _version() -> str:
+    try:
+        return version("retail-analytics")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(engine: Engine, feed: LiveFeed, settings: ApiSettings | None = None) -> FastAPI:
+    app = FastAPI(
+        title="Retail analytics central API",
+        version=_version(),
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.api = ApiContext(engine=engine, feed=feed, settings=settings or ApiSettings())
+    install_error_handlers(app, PATTERN_HINTS)
+
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_principal)], responses=responses(401, 422))
+    for module in (stores, traffic, lines, heatmap, tracks, live, fleet, keys):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,330 @@
+"""Response models of the REST API: what a client sees, kept apart from the stored rows.
+
+Times are given twice where a client plots them: ``ts`` (epoch seconds, UTC)
+and ``time`` (ISO-8601, ``Z``). Rollup buckets are reported whole: every hour
+or day that overlaps the requested range.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from central.api.timerange import Bucket, TimeRange, iso
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class RangeOut(Out):
+    start: str = Field(description="start of the range actually used (ISO-8601, UTC)")
+    end: str = Field(description="end of the range (exclusive)")
+    start_ts: float = Field(description="start, epoch seconds")
+    end_ts: float = Field(description="end, epoch seconds")
+    capped: bool = Field(description="true when the request asked for a longer span and its start was moved later")
+
+    @classmethod
+    def of(cls, rng: TimeRange) -> RangeOut:
+        return cls(start=iso(rng.start), end=iso(rng.end), start_ts=rng.start, end_ts=rng.end, capped=rng.capped)
+
+
+class GroupBy(str, Enum):
+    NONE = "none"
+    CAMERA = "camera"
+    ZONE = "zone"
+
+
+# --- stores -------------------------------------------------------------------------------------
+
+
+class CameraOut(Out):
+    camera_id: str
+    first_seen: float
+    last_seen: float
+    declared: bool = Field(description="its zones and lines were reported by the agent's heartbeat")
+    zones: list[str]
+    lines: list[str]
+
+
+class StoreOut(Out):
+    store_id: str
+    name: str
+    created_at: float
+    cameras: list[CameraOut]
+
+
+class StoreList(Out):
+    stores: list[StoreOut]
+    total: int = Field(description="stores in the chain (all pages)")
+    limit: int
+    offset: int
+
+
+# --- traffic, dwell, behaviour ------------------------------------------------------------------
+
+
+class TrafficPoint(Out):
+    ts: int
+    time: str
+    visits: int
+
+
+class TrafficSeries(Out):
+    camera_id: str | None = Field(description="null when summed over every camera")
+    zone_id: str | None = Field(description="null for the whole camera view")
+    visits: int
+    points: list[TrafficPoint]
+
+
+class TrafficOut(Out):
+    store_id: str
+    range: RangeOut
+    bucket: Bucket
+    group_by: GroupBy
+    visits: int = Field(description="sum over every series")
+    series: list[TrafficSeries]
+
+
+class DwellBin(Out):
+    bin: str = Field(description="e.g. `30s_2m`")
+    min_s: float
+    max_s: float | None = Field(description="null for the open last bin")
+    visits: int
+
+
+class DwellPoint(Out):
+    ts: int
+    time: str
+    visits: int
+    dwell_s: float
+    mean_dwell_s: float | None = Field(description="null when there were no visits")
+
+
+class DwellOut(Out):
+    store_id: str
+    range: RangeOut
+    bucket: Bucket
+    camera_id: str | None
+    zone_id: str | None
+    visits: int
+    total_dwell_s: float
+    mean_dwell_s: float | None
+    bins: list[DwellBin]
+    points: list[DwellPoint]
+
+
+class BehaviorShare(Out):
+    behavior: str = Field(description="a label of BEHAVIORS.md, or `unclassified`")
+    count: int
+    share: float = Field(description="count / all visits (0 when there were none)")
+
+
+class BehaviorPoint(Out):
+    ts: int
+    time: str
+    total: int
+    counts: dict[str, int]
+
+
+class BehaviorOut(Out):
+    store_id: str
+    range: RangeOut
+    bucket: Bucket
+    camera_id: str | None
+    zone_id: str | None
+    total: int
+    distribution: list[BehaviorShare]
+    trend: list[BehaviorPoint]
+
+
+# --- heatmap, lines -----------------------------------------------------------------------------
+
+
+class HeatmapOut(Out):
+    store_id: str
+    camera_id: str
+    range: RangeOut
+    rows: int
+    cols: int
+    days: int = Field(description="days whose grids were summed")
+    days_skipped: int = Field(description="days whose grid had another shape than the latest day's")
+    max: float = Field(description="largest cell, person-seconds")
+    total_person_s: float
+    cells: list[list[float]] = Field(description="rows x cols person-seconds, row-major")
+
+
+class LinePoint(Out):
+    ts: int
+    time: str
+    in_count: int
+    out_count: int
+
+
+class LineSeries(Out):
+    camera_id: str
+    line_id: str
+    in_count: int
+    out_count: int
+    points: list[LinePoint]
+
+
+class LinesOut(Out):
+    store_id: str
+    range: RangeOut
+    bucket: Bucket
+    lines: list[LineSeries]
+
+
+# --- track summaries ----------------------------------------------------------------------------
+
+
+class ZoneDwellOut(Out):
+    zone_id: str
+    seconds: float
+    visits: int
+
+
+class TrackOut(Out):
+    track_id: str
+    store_id: str
+    camera_id: str
+    start_ts: float
+    end_ts: float
+    start: str
+    dwell_s: float
+    distance_m: float
+    mean_speed_mps: float
+    max_speed_mps: float
+    stop_count: int
+    behavior: str | None = Field(description="null until classified")
+    probabilities: dict[str, float]
+    zone_dwell: list[ZoneDwellOut]
+    zone_order: list[str]
+    path: list[list[float]] = Field(description="[t, x, y] in epoch seconds and floor metres")
+    detector_model: str
+    behavior_model: str
+    received_at: float
+
+
+class TrackPage(Out):
+    items: list[TrackOut] = Field(description="newest first")
+    limit: int
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+# --- fleet --------------------------------------------------------------------------------------
+
+
+class ModelOut(Out):
+    name: str = ""
+    version: str = ""
+    sha256: str = ""
+
+
+class AgentCameraOut(Out):
+    camera_id: str = ""
+    fps: float = 0.0
+    frames_dropped: int = 0
+    connected: bool = False
+    last_error: str = ""
+
+
+class AgentOut(Out):
+    agent_id: str
+    store_id: str
+    first_seen: float
+    last_seen: float
+    online: bool = Field(description="a heartbeat arrived within the online window (2 minutes)")
+    agent_version: str
+    models: list[ModelOut]
+    cameras: list[AgentCameraOut]
+    outbox_backlog: int
+    last_error: str
+
+
+class FleetOut(Out):
+    agents: list[AgentOut]
+    total: int = Field(description="agents matching the filter (all pages)")
+    online: int = Field(description="of those, online now")
+    online_window_s: float
+    limit: int
+    offset: int
+
+
+class HeartbeatOut(Out):
+    received_at: float
+    payload: dict[str, Any] = Field(description="the heartbeat as the agent sent it")
+
+
+class HeartbeatsOut(Out):
+    agent_id: str
+    heartbeats: list[HeartbeatOut] = Field(description="newest first")
+
+
+# --- overview -----------------------------------------------------------------------------------
+
+
+class VisitsSummary(Out):
+    visits: int
+    total_dwell_s: float
+    mean_dwell_s: float | None
+
+
+class BusiestHour(Out):
+    ts: int
+    time: str
+    visits: int
+
+
+class BusiestHourOfDay(Out):
+    hour_of_day: int = Field(description="0-23, UTC")
+    visits: int = Field(description="visits in that hour of the day, summed over the range")
+
+
+class ZoneRank(Out):
+    camera_id: str
+    zone_id: str
+    visits: int
+    mean_dwell_s: float | None
+
+
+class OverviewOut(Out):
+    store_id: str
+    name: str
+    generated_at: float
+    range: RangeOut
+    today: VisitsSummary = Field(description="the current UTC day")
+    period: VisitsSummary = Field(description="the requested range")
+    behavior: list[BehaviorShare] = Field(description="behaviour mix over the range")
+    busiest_hour: BusiestHour | None
+    busiest_hour_of_day: BusiestHourOfDay | None
+    top_zones: list[ZoneRank] = Field(description="zones with the most visits over the range")
+
+
+# --- keys, health -------------------------------------------------------------------------------
+
+
+class WhoAmI(Out):
+    key_id: str
+    name: str
+    role: str
+
+
+class ApiKeyOut(Out):
+    key_id: str
+    name: str
+    role: str
+    created_at: float
+    revoked_at: float | None
+
+
+class ApiKeysOut(Out):
+    keys: list[ApiKeyOut]
+
+
+class Health(Out):
+    status: str
+    database: str

@@ -1,0 +1,42 @@
+"""The fleet of edge agents: last heartbeat, versions, per-camera health, backlog; one agent's recent heartbeats."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from central.api import queries
+from central.api.deps import ID_MAX, ID_PATTERN, Conn, Context, Limit, Offset, OptionalId
+from central.api.errors import not_found, responses
+from central.api.models import AgentOut, FleetOut, HeartbeatsOut
+
+router = APIRouter(prefix="/fleet", tags=["fleet"])
+
+AgentIdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX, description="agent id")]
+
+
+@router.get("", summary="Every agent with its latest heartbeat and whether it is online")
+def fleet(conn: Conn, ctx: Context, store_id: OptionalId = None, limit: Limit = 100, offset: Offset = 0) -> FleetOut:
+    return queries.fleet(conn, store_id, limit, offset, time.time(), ctx.settings.online_window_s)
+
+
+@router.get("/agents/{agent_id}", responses=responses(404), summary="One agent's latest heartbeat")
+def agent(conn: Conn, ctx: Context, agent_id: AgentIdPath) -> AgentOut:
+    found = queries.agent(conn, agent_id, time.time(), ctx.settings.online_window_s)
+    if found is None:
+        raise not_found(f"agent {agent_id!r}")
+    return found
+
+
+@router.get("/agents/{agent_id}/heartbeats", responses=responses(404), summary="One agent's recent heartbeats")
+def heartbeats(
+    conn: Conn,
+    ctx: Context,
+    agent_id: AgentIdPath,
+    limit: Annotated[int, Query(ge=1, le=1000, description="how many, newest first")] = 20,
+) -> HeartbeatsOut:
+    if queries.agent(conn, agent_id, time.time(), ctx.settings.online_window_s) is None:
+        raise not_found(f"agent {agent_id!r}")
+    return queries.heartbeats(conn, agent_id, limit)

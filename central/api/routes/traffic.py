@@ -1,0 +1,42 @@
+"""Traffic, dwell and behaviour of a store: series over the hourly rollup ``traffic_hourly``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from central.api import queries
+from central.api.deps import CameraId, Conn, Store, Window, ZoneFilter
+from central.api.errors import responses
+from central.api.models import BehaviorOut, DwellOut, GroupBy, TrafficOut
+
+router = APIRouter(prefix="/stores/{store_id}", tags=["analytics"])
+
+GroupByParam = Annotated[
+    GroupBy,
+    Query(description="`none`: one series; `camera`: one per camera; `zone`: one per camera and zone"),
+]
+
+
+@router.get("/traffic", responses=responses(404), summary="Visits per hour or day")
+def traffic(
+    conn: Conn,
+    store: Store,
+    window: Window,
+    camera_id: CameraId,
+    zone_id: ZoneFilter = None,
+    group_by: GroupByParam = GroupBy.NONE,
+) -> TrafficOut:
+    """A visit is a track seen by a camera (whole view) or one entry into a zone (``zone_id``, ``group_by=zone``)."""
+    return queries.traffic(conn, store.store_id, window.range, window.bucket, camera_id, zone_id, group_by)
+
+
+@router.get("/dwell", responses=responses(404), summary="Dwell: mean, total and distribution, with a series")
+def dwell(conn: Conn, store: Store, window: Window, camera_id: CameraId, zone_id: ZoneFilter = None) -> DwellOut:
+    return queries.dwell(conn, store.store_id, window.range, window.bucket, camera_id, zone_id)
+
+
+@router.get("/behavior", responses=responses(404), summary="Behaviour distribution and its trend per bucket")
+def behavior(conn: Conn, store: Store, window: Window, camera_id: CameraId, zone_id: ZoneFilter = None) -> BehaviorOut:
+    return queries.behavior(conn, store.store_id, window.range, window.bucket, camera_id, zone_id)

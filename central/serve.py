@@ -1,0 +1,75 @@
+"""``retail-central serve``: the gRPC ingest and the REST API in one process, stopped gracefully on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Generator
+
+import uvicorn
+
+from central.config import CentralConfig
+from central.db.engine import make_engine
+from central.db.migrate import upgrade
+from central.grpc_service import grpc_server
+from central.live import LiveFeed
+
+logger = logging.getLogger(__name__)
+
+GRACE_S = 10.0
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handlers: :func:`serve` stops gRPC and HTTP together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def serve(config: CentralConfig, ready: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM or SIGINT; in-flight pushes finish (up to ``GRACE_S``) before the database closes."""
+    from central.api.app import create_app  # noqa: PLC0415 - FastAPI is only needed when serving
+
+    # FastAPI runs up to 40 sync handlers at once: a pool that size keeps them from queueing for a connection
+    engine = make_engine(config.database_url, pool_size=20, max_overflow=20)
+    revision = upgrade(engine)
+    feed = LiveFeed()
+    server, grpc_port = grpc_server(config, engine, feed)
+    http = _Uvicorn(
+        uvicorn.Config(
+            create_app(engine, feed),
+            host=config.http.host,
+            port=config.http.port,
+            log_level="warning",
+            lifespan="on",
+        )
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    http_task = asyncio.create_task(http.serve())
+    while not http.started and not http_task.done():
+        await asyncio.sleep(0.02)
+    if http_task.done():
+        await server.stop(0)
+        http_task.result()
+        raise OSError(f"cannot serve HTTP on {config.http.host}:{config.http.port}")
+    http_port = http.servers[0].sockets[0].getsockname()[1]
+    logger.info("database %s at revision %s", engine.url.render_as_string(hide_password=True), revision)
+    # one line each, flushed: scripts and tests read the ports from here
+    print(f"gRPC ingest on {config.grpc.host}:{grpc_port}", flush=True)
+    print(f"REST API on http://{config.http.host}:{http_port}/api/v1 (docs at /docs)", flush=True)
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    logger.info("stopping: finishing in-flight calls (up to %.0f s)", GRACE_S)
+    http.should_exit = True
+    await server.stop(GRACE_S)
+    await http_task
+    engine.dispose()
+    logger.info("stopped")
