@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+import pytest
 from grpc_fixtures import auth, push, stub, summary
 from retail_proto.v1 import edge_sync_pb2 as pb
 
@@ -91,6 +92,11 @@ def test_serve_end_to_end(database_url: str) -> None:
         page = httpx.get(f"{base}/api/v1/stores/s1/tracks?limit=500", headers=headers, timeout=10).json()
         assert {t["track_id"] for t in page["items"]} == sent
         assert httpx.get(f"{base}/api/v1/stores/s1/tracks", timeout=10).status_code == 401
+        # the rollups kept at ingest answer the dashboard's questions about exactly what was pushed
+        traffic = httpx.get(f"{base}/api/v1/stores/s1/traffic", headers=headers, timeout=10).json()
+        assert traffic["visits"] == len(sent)
+        dwell = httpx.get(f"{base}/api/v1/stores/s1/dwell", headers=headers, timeout=10).json()
+        assert dwell["total_dwell_s"] == pytest.approx(sum(30 + i for i in range(5)) + 45.0 * (len(sent) - 5), abs=0.01)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
         _, err = proc.communicate(timeout=10)
