@@ -384,6 +384,9 @@ class Agent:
             "backlog": backlog,
             "store_bytes": self.store_bytes,
             "budget_exhausted": self.budget_exhausted,
+            "inference_s": round(self.inference_s, 3),
+            "batches": self.batches,
+            "batched_frames": self.batched_frames,
             "inference_ms_mean": round(1000 * self.inference_s / self.batches, 2) if self.batches else None,
             "mean_batch": round(self.batched_frames / self.batches, 2) if self.batches else None,
             "models": {

@@ -49,6 +49,14 @@ class AgentCollector(Collector):
             for cam_id, cam in sorted(cams.items()):
                 counter.add_metric([cam_id], float(cam[key]))
             yield counter
+        for name, doc, key in (
+            ("retail_edge_inference_seconds", "time spent in detector inference", "inference_s"),
+            ("retail_edge_detector_batches", "detector calls", "batches"),
+            ("retail_edge_detector_frames", "frames through the detector", "batched_frames"),
+        ):
+            total = CounterMetricFamily(name, doc)
+            total.add_metric([], float(s[key]))
+            yield total
         sync = s["sync"]
         backlog = GaugeMetricFamily("retail_edge_outbox_backlog", "items not yet acknowledged by central")
         backlog.add_metric([], float(s["backlog"]))
