@@ -9,11 +9,11 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
+from edge_summaries import edge_summaries
 from grpc_fixtures import HOUR_START, free_port, running_ingest
 from sqlalchemy import select
 from test_run import agent_config, agent_process
@@ -21,34 +21,7 @@ from test_run import agent_config, agent_process
 from central.db.engine import make_engine
 from central.db.schema import track_summaries
 from central.stores import create_store
-from edge_agent.domain import TrackSummary
 from edge_agent.store.sqlite_store import EdgeStore
-
-
-def recorded(n: int) -> list[TrackSummary]:
-    """Summaries the agent recorded earlier and has not synced yet."""
-    return [
-        TrackSummary(
-            track_id=str(uuid.uuid4()),
-            store_id="s1",
-            camera_id="cam1",
-            start_time=HOUR_START + i,
-            end_time=HOUR_START + i + 30.0,
-            path=((0.0, 1.0, 2.0), (30.0, 3.0, 2.0)),
-            distance_m=2.0,
-            mean_speed_mps=0.1,
-            max_speed_mps=0.5,
-            stop_count=1,
-            zone_dwell={"table": 10.0},
-            zone_visits={"table": 1},
-            zone_order=("table",),
-            detector_model="hog/1",
-            behavior="interested",
-            behavior_probabilities={"interested": 1.0},
-            behavior_model="behavior-classifier/2",
-        )
-        for i in range(n)
-    ]
 
 
 def edge_ids(path: Path) -> tuple[set[str], int]:
@@ -74,7 +47,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     }
     config = agent_config(tmp_path, visitor_clip, sync, loop=True)
     with EdgeStore(tmp_path / "edge.db") as store:
-        store.add_summaries(recorded(400))
+        store.add_summaries(edge_summaries(400))
     rng = random.Random(7)
     with running_ingest(database_url, port=port):
         for _ in range(4):
@@ -103,7 +76,7 @@ def test_an_unreachable_central_at_start_is_reported_and_data_kept(tmp_path: Pat
     (tmp_path / "token").write_text("s1." + "x" * 43)
     sync = {"target": f"127.0.0.1:{free_port()}", "token_file": str(tmp_path / "token"), "interval_s": 0.2}
     with EdgeStore(tmp_path / "edge.db") as store:
-        store.add_summaries(recorded(5))
+        store.add_summaries(edge_summaries(5))
     config = agent_config(tmp_path, visitor_clip, sync, loop=True)
     with agent_process(config) as (proc, url):
         deadline = time.monotonic() + 20
@@ -123,7 +96,7 @@ def test_an_unreachable_central_at_start_is_reported_and_data_kept(tmp_path: Pat
 
 def test_the_disk_budget_deletes_synced_data_first_and_never_unsynced(tmp_path: Path) -> None:
     with EdgeStore(tmp_path / "edge.db") as store:
-        summaries = recorded(2000)
+        summaries = edge_summaries(2000)
         store.add_summaries(summaries)
         synced = store.pending(1000, 0)
         store.mark_synced(synced, at=HOUR_START)
@@ -141,7 +114,7 @@ def test_the_agent_reports_an_exhausted_budget(tmp_path: Path, visitor_clip: Pat
     (tmp_path / "token").write_text("s1." + "x" * 43)
     sync = {"target": f"127.0.0.1:{free_port()}", "token_file": str(tmp_path / "token")}
     with EdgeStore(tmp_path / "edge.db") as store:
-        store.add_summaries(recorded(3000))
+        store.add_summaries(edge_summaries(3000))
     config = agent_config(tmp_path, visitor_clip, sync, loop=True)
     text = config.read_text().replace("flush_interval_s: 1", "flush_interval_s: 1\n  disk_budget_mb: 0.1")
     config.write_text(text)

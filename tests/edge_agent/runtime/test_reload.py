@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from edge_summaries import edge_summaries
 from grpc_fixtures import free_port, running_ingest
 from sqlalchemy import select
-from test_faults import recorded
 from test_run import agent_config, agent_process
 
 from central.db.engine import make_engine
@@ -74,7 +74,7 @@ def test_central_stopped_mid_run_gets_everything_once(tmp_path: Path, visitor_cl
     }
     config = agent_config(tmp_path, visitor_clip, sync, loop=True)
     with EdgeStore(tmp_path / "edge.db") as store:
-        store.add_summaries(recorded(300))
+        store.add_summaries(edge_summaries(300))
     with agent_process(config) as (proc, url):
         with running_ingest(database_url, port=port):
             until(lambda: health(url)["sync"].get("acknowledged", 0) >= 30, "the first pushes")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
+from edge_summaries import edge_summary
 from grpc_fixtures import HOUR_START, free_port, running_ingest
 from retail_proto.v1 import edge_sync_pb2 as pb
 from sqlalchemy import func, select
@@ -16,32 +16,10 @@ from central.db.engine import make_engine
 from central.db.schema import agents, heatmap_tiles, line_counts, track_summaries
 from central.stores import create_store
 from edge_agent.config.models import SyncConfig
-from edge_agent.domain import HeatmapTile, LineCount, TrackSummary
+from edge_agent.domain import HeatmapTile, LineCount
 from edge_agent.store.sqlite_store import EdgeStore
 from edge_agent.sync.client import CentralClient, SyncSetupError
 from edge_agent.sync.worker import SyncFailedError, SyncStatus, SyncWorker
-
-
-def track(behavior: str = "interested", start: float = HOUR_START + 100) -> TrackSummary:
-    return TrackSummary(
-        track_id=str(uuid.uuid4()),
-        store_id="s1",
-        camera_id="cam1",
-        start_time=start,
-        end_time=start + 42.0,
-        path=((0.0, 1.0, 2.0), (20.0, 2.0, 2.5), (42.0, 4.0, 3.0)),
-        distance_m=3.4,
-        mean_speed_mps=0.3,
-        max_speed_mps=0.9,
-        stop_count=1,
-        zone_dwell={"z1": 12.5},
-        zone_visits={"z1": 1},
-        zone_order=("z1",),
-        detector_model="yolov8n/1",
-        behavior=behavior,
-        behavior_probabilities={behavior: 1.0} if behavior != "angry" else {},
-        behavior_model="behavior-classifier/2",
-    )
 
 
 def central_count(url: str, table: object) -> int:
@@ -74,13 +52,13 @@ def setup(tmp_path: Path, database_url: str, port: int, **sync: object) -> tuple
 def test_everything_arrives_exactly_once_across_a_central_outage(tmp_path: Path, database_url: str) -> None:
     port = free_port()
     store, worker = setup(tmp_path, database_url, port, batch_size=7)
-    store.add_summaries([track() for _ in range(30)])
+    store.add_summaries([edge_summary() for _ in range(30)])
     with running_ingest(database_url, port=port):
         assert worker.sync_once() == 30
     assert central_count(database_url, track_summaries) == 30
 
     # central is down: the agent keeps recording, pushes fail, nothing is marked
-    store.add_summaries([track() for _ in range(20)])
+    store.add_summaries([edge_summary() for _ in range(20)])
     store.put_tiles([HeatmapTile("s1", "cam1", HOUR_START + 60 * i, 60, 2, 2, (0.0, 1.0, 2.0, 3.0)) for i in range(2)])
     store.put_line_counts([LineCount("s1", "cam1", "door", HOUR_START + 60 * i, 60, 3, 1) for i in range(2)])
     with pytest.raises(SyncFailedError, match="UNAVAILABLE"):
@@ -111,7 +89,7 @@ def test_everything_arrives_exactly_once_across_a_central_outage(tmp_path: Path,
 def test_refused_items_are_kept_with_the_reason_and_not_resent(tmp_path: Path, database_url: str) -> None:
     port = free_port()
     store, worker = setup(tmp_path, database_url, port)
-    store.add_summaries([track(), track(behavior="angry"), track()])
+    store.add_summaries([edge_summary(), edge_summary(behavior="angry"), edge_summary()])
     with running_ingest(database_url, port=port):
         assert worker.sync_once() == 2
         assert worker.sync_once() == 0  # the refused one is not pushed again
@@ -147,7 +125,7 @@ def test_heartbeats_reach_central(tmp_path: Path, database_url: str) -> None:
         return pb.AgentHeartbeat(agent_id="edge-1", store_id="s1", agent_version="0.1.0", outbox_backlog=status.backlog)
 
     worker.make_heartbeat = heartbeat
-    store.add_summaries([track()])
+    store.add_summaries([edge_summary()])
     with running_ingest(database_url, port=port):
         worker.heartbeat_if_due()
         worker.heartbeat_if_due()  # not due again for a minute
