@@ -169,5 +169,37 @@ def keys_revoke(key_id: str, config: ConfigOption = None, database: DatabaseOpti
     typer.echo(f"revoked {key_id}")
 
 
+@app.command()
+def simulate(
+    stores: Annotated[int, typer.Option(min=1, max=999, help="simulated stores: sim-001, sim-002, ...")] = 3,
+    days: Annotated[int, typer.Option(min=1, max=366, help="days of traffic, ending yesterday")] = 7,
+    target: Annotated[
+        str | None,
+        typer.Option(help="HOST:PORT of a running central's gRPC ingest (default: one in this process)"),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="same seed: same stores, visits and ids")] = 0,
+    tls_ca: Annotated[Path | None, typer.Option(help="PEM CA of the central at --target: use TLS")] = None,
+    agents: Annotated[int, typer.Option(min=1, max=200, help="stores pushing at once (a thread and channel each)")] = 8,
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Push simulated stores' summaries, tiles and door counts through the real gRPC ingest, with real tokens."""
+    from central.simulate import SimulationError, run_simulation
+
+    setup_logging(verbose)
+    cfg = _config(config, database)
+    try:
+        report = run_simulation(
+            cfg.database_url, target, stores, days, seed, tls_ca=tls_ca, agents=agents, progress=typer.echo
+        )
+    except SimulationError as e:
+        raise fail(str(e)) from e
+    for line in report.lines():
+        typer.echo(line)
+    if not report.ok:
+        raise fail(f"{report.total('rejected')} items rejected, {report.total('failed')} not stored (see above)")
+
+
 def main() -> None:
     app()

@@ -21,6 +21,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
             cursor.execute("PRAGMA foreign_keys=ON")
+            # the random UUID primary key touches pages all over its index: keep more of it in memory,
+            # and checkpoint the WAL less often (measured: bare inserts at 100k rows 9.7k -> 16k rows/s)
+            cursor.execute("PRAGMA cache_size=-65536")
+            cursor.execute("PRAGMA wal_autocheckpoint=10000")
             cursor.close()
 
         return engine

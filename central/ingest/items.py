@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
+import numpy as np
+
 
 class Kind(str, Enum):
     SUMMARY = "summary"
@@ -43,7 +45,7 @@ class SummaryIn:
     row: dict[str, Any]
     zone_dwell: list[tuple[str, float, int]]
     zone_order: list[str]
-    path: list[tuple[float, float, float]]
+    path: np.ndarray  # (N, 3) [t, x, y] as received; the row holds it rounded, as JSON
     probabilities: dict[str, float]
 
     @property

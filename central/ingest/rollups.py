@@ -39,25 +39,30 @@ def dwell_column(seconds: float) -> str:
 
 
 def traffic_deltas(summaries: Iterable[SummaryIn]) -> dict[TrafficKey, dict[str, float]]:
-    out: dict[TrafficKey, dict[str, float]] = defaultdict(lambda: dict.fromkeys(TRAFFIC_COUNTERS, 0))
+    out: dict[TrafficKey, dict[str, float]] = {}
     for item in summaries:
         row = item.row
-        hour = hour_of(row["start_ts"])
-        behavior = (
-            BEHAVIOR_COLUMNS.get(row["behavior"], UNCLASSIFIED_COLUMN) if row["behavior"] else UNCLASSIFIED_COLUMN
-        )
-        cam = out[(row["store_id"], row["camera_id"], "", hour)]
+        store, camera = row["store_id"], row["camera_id"]
+        hour = int(row["start_ts"] // HOUR) * HOUR
+        label = row["behavior"]
+        behavior = BEHAVIOR_COLUMNS.get(label, UNCLASSIFIED_COLUMN) if label else UNCLASSIFIED_COLUMN
+        dwell = row["dwell_s"]
+        cam = out.get((store, camera, "", hour))
+        if cam is None:
+            cam = out[(store, camera, "", hour)] = dict.fromkeys(TRAFFIC_COUNTERS, 0)
         cam["visits"] += 1
-        cam["dwell_s"] += row["dwell_s"]
-        cam[dwell_column(row["dwell_s"])] += 1
+        cam["dwell_s"] += dwell
+        cam[DWELL_COLUMNS[bisect.bisect_right(DWELL_BINS_S, dwell)]] += 1
         cam[behavior] += 1
         for zone_id, seconds, visits in item.zone_dwell:
-            zone = out[(row["store_id"], row["camera_id"], zone_id, hour)]
+            zone = out.get((store, camera, zone_id, hour))
+            if zone is None:
+                zone = out[(store, camera, zone_id, hour)] = dict.fromkeys(TRAFFIC_COUNTERS, 0)
             zone["visits"] += visits
             zone["dwell_s"] += seconds
-            zone[dwell_column(seconds)] += 1
+            zone[DWELL_COLUMNS[bisect.bisect_right(DWELL_BINS_S, seconds)]] += 1
             zone[behavior] += 1
-    return dict(out)
+    return out
 
 
 def line_deltas(counts: Iterable[LineCountIn]) -> dict[LineKey, dict[str, int]]:

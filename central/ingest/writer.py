@@ -5,10 +5,17 @@ on each item's key tells which items this call stored; only those change the
 rollups. Works the same on SQLite and PostgreSQL, and across several central
 replicas on one PostgreSQL (rollup rows are updated in a fixed order, so
 concurrent pushes cannot deadlock).
+
+The statements of the transaction are multi-row ``INSERT ... VALUES (...), (...)``
+built once per table and row count from the schema (:func:`values_sql`) and run
+through ``exec_driver_sql``: the same SQL SQLAlchemy's compiler would produce,
+without its per-parameter Python work, which cost more than the database itself
+at hundreds of summaries per push.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -18,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, Table, and_, select, tuple_
+from sqlalchemy import Connection, Dialect, Engine, Table, and_, literal, select, tuple_, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -49,6 +56,87 @@ def upsert(conn: Connection, table: Table) -> Any:
 
 def _key_columns(table: Table) -> list[str]:
     return [c.name for c in table.primary_key.columns]
+
+
+# rows per statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters
+_MAX_PARAMS = 30_000
+_MAX_ROWS = 1000
+
+
+@functools.lru_cache(maxsize=512)
+def values_sql(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], rows: int, on_conflict: str, returning: bool
+) -> str:
+    """``INSERT INTO table (columns) VALUES`` ``rows`` rows ``ON CONFLICT (key) <on_conflict>`` [``RETURNING key``]."""
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    if dialect.paramstyle not in ("qmark", "format", "pyformat"):
+        raise ValueError(f"ingest cannot write with the {dialect.paramstyle!r} parameter style of {dialect.name}")
+    one = "(" + ", ".join([mark] * len(columns)) + ")"
+    keys = ", ".join(quote(k) for k in _key_columns(table))
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES {', '.join([one] * rows)} ON CONFLICT ({keys}) {on_conflict}"
+    )
+    return f"{sql} RETURNING {keys}" if returning else sql
+
+
+def _returning_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """psycopg's ``executemany(returning=True)`` on the transaction's connection, errors as SQLAlchemy's."""
+    dbapi_error: type[Exception] = conn.dialect.loaded_dbapi.Error
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    out: list[tuple[Any, ...]] = []
+    try:
+        cursor.executemany(sql, rows, returning=True)
+        while True:
+            out.extend(tuple(r) for r in cursor.fetchall())
+            if not cursor.nextset():
+                break
+    except dbapi_error as e:
+        raise DBAPIError.instance(sql, None, e, dbapi_error, dialect=conn.dialect) from e
+    finally:
+        cursor.close()
+    return out
+
+
+def _add_sql(dialect: Dialect, table: Table, counters: Sequence[str]) -> str:
+    """``DO UPDATE`` adding each counter of the conflicting row to the stored one."""
+    quote = dialect.identifier_preparer.quote
+    name = quote(table.name)
+    return "DO UPDATE SET " + ", ".join(f"{quote(c)} = {name}.{quote(c)} + excluded.{quote(c)}" for c in counters)
+
+
+def execute_values(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Sequence[Any]],
+    columns: Sequence[str],
+    on_conflict: str = "DO NOTHING",
+    returning: bool = False,
+) -> list[tuple[Any, ...]]:
+    """Write ``rows`` (values in ``columns`` order); the key of each row written when ``returning``.
+
+    SQLite gets statements of up to ``_MAX_ROWS`` rows each; PostgreSQL one
+    single-row statement run for every row (psycopg pipelines it, which the
+    server handles faster than one statement of many rows).
+    """
+    names = tuple(columns)
+    if conn.dialect.name == "postgresql":
+        sql = values_sql(conn.dialect, table, names, 1, on_conflict, returning)
+        if not returning:
+            conn.exec_driver_sql(sql, [tuple(r) for r in rows])
+            return []
+        return _returning_many(conn, sql, rows)
+    per = max(1, min(_MAX_ROWS, _MAX_PARAMS // len(columns)))
+    out: list[tuple[Any, ...]] = []
+    for i in range(0, len(rows), per):
+        chunk = rows[i : i + per]
+        sql = values_sql(conn.dialect, table, names, len(chunk), on_conflict, returning)
+        params = tuple(v for row in chunk for v in row)
+        result = conn.exec_driver_sql(sql, params)
+        if returning:
+            out.extend(tuple(r) for r in result)
+    return out
 
 
 @dataclass
@@ -84,8 +172,8 @@ class IngestWriter:
             return self._all_retry(batch, e)
         results: dict[tuple[Kind, int], ItemResult] = {}
         accepted = _Accepted([], [], [])
-        for i, s in enumerate(batch.summaries):
-            reason = validate.check_summary(s, batch.store_id, now, self.limits, layouts)
+        reasons = validate.check_summaries(batch.summaries, batch.store_id, now, self.limits, layouts)
+        for i, (s, reason) in enumerate(zip(batch.summaries, reasons, strict=True)):
             if reason:
                 results[(Kind.SUMMARY, i)] = ItemResult(Kind.SUMMARY, s.key, Status.REJECTED, reason)
             else:
@@ -148,27 +236,24 @@ class IngestWriter:
         wanted = sorted(set(camera_ids))
         if not wanted:
             return {}
+        # one round trip: the declared cameras ("c"), and the zones ("z") and lines ("l") of the wanted ones
+        query = union_all(
+            select(cameras.c.camera_id, literal("c"), literal("")).where(
+                cameras.c.store_id == store_id, cameras.c.camera_id.in_(wanted), cameras.c.declared
+            ),
+            select(zones.c.camera_id, literal("z"), zones.c.zone_id).where(
+                zones.c.store_id == store_id, zones.c.camera_id.in_(wanted)
+            ),
+            select(lines.c.camera_id, literal("l"), lines.c.line_id).where(
+                lines.c.store_id == store_id, lines.c.camera_id.in_(wanted)
+            ),
+        )
         with self.engine.connect() as conn:
-            declared = conn.execute(
-                select(cameras.c.camera_id).where(
-                    cameras.c.store_id == store_id, cameras.c.camera_id.in_(wanted), cameras.c.declared
-                )
-            ).scalars()
-            found = {c: (set[str](), set[str]()) for c in declared}
-            if not found:
-                return {}
-            for cam, zone in conn.execute(
-                select(zones.c.camera_id, zones.c.zone_id).where(
-                    zones.c.store_id == store_id, zones.c.camera_id.in_(list(found))
-                )
-            ):
-                found[cam][0].add(zone)
-            for cam, line in conn.execute(
-                select(lines.c.camera_id, lines.c.line_id).where(
-                    lines.c.store_id == store_id, lines.c.camera_id.in_(list(found))
-                )
-            ):
-                found[cam][1].add(line)
+            rows = conn.execute(query).all()
+        found = {cam: (set[str](), set[str]()) for cam, what, _ in rows if what == "c"}
+        for cam, what, ident in rows:
+            if cam in found and what != "c":
+                found[cam][0 if what == "z" else 1].add(ident)
         return {c: Layout(frozenset(z), frozenset(ln)) for c, (z, ln) in found.items()}
 
     def _day_shapes(self, store_id: str, tiles: Sequence[TileIn]) -> dict[tuple[str, int], tuple[int, int]]:
@@ -225,8 +310,9 @@ class IngestWriter:
         if not rows:
             return []
         keys = _key_columns(table)
-        stmt = upsert(conn, table).on_conflict_do_nothing(index_elements=keys).returning(*(table.c[k] for k in keys))
-        inserted = {tuple(r) for r in conn.execute(stmt, rows)}
+        columns = [c.name for c in table.columns]
+        values = [[row[c] for c in columns] for row in rows]
+        inserted = set(execute_values(conn, table, values, columns, returning=True))
         new = []
         for row, item in zip(rows, items, strict=True):
             key = tuple(row[k] for k in keys)
@@ -239,10 +325,9 @@ class IngestWriter:
         if not deltas:
             return
         keys = _key_columns(table)
-        rows = [dict(zip(keys, key, strict=True)) | sums for key, sums in sorted(deltas.items())]
-        ins = upsert(conn, table)
-        stmt = ins.on_conflict_do_update(index_elements=keys, set_={c: table.c[c] + ins.excluded[c] for c in counters})
-        conn.execute(stmt, rows)
+        columns = [*keys, *counters]
+        rows = [[*key, *(sums[c] for c in counters)] for key, sums in sorted(deltas.items())]
+        execute_values(conn, table, rows, columns, _add_sql(conn.dialect, table, counters))
 
     def _merge_heatmaps(self, conn: Connection, deltas: dict[rollups.DayKey, np.ndarray]) -> None:
         if not deltas:
@@ -284,25 +369,18 @@ class IngestWriter:
         }
         if not seen:
             return
-        ins = upsert(conn, cameras)
-        conn.execute(
-            ins.on_conflict_do_update(
-                index_elements=["store_id", "camera_id"], set_={"last_seen": ins.excluded.last_seen}
-            ),
-            [
-                {"store_id": s, "camera_id": c, "first_seen": now, "last_seen": now, "declared": False}
-                for s, c in sorted(seen)
-            ],
+        execute_values(
+            conn,
+            cameras,
+            [(s, c, now, now, False) for s, c in sorted(seen)],
+            ("store_id", "camera_id", "first_seen", "last_seen", "declared"),
+            "DO UPDATE SET last_seen = excluded.last_seen",
         )
         zone_rows = {(s.row["store_id"], s.row["camera_id"], z) for s in summaries for z, _, _ in s.zone_dwell}
         line_rows = {(c.row["store_id"], c.row["camera_id"], c.row["line_id"]) for c in counts}
         if zone_rows:
-            conn.execute(
-                upsert(conn, zones).on_conflict_do_nothing(),
-                [{"store_id": s, "camera_id": c, "zone_id": z, "first_seen": now} for s, c, z in sorted(zone_rows)],
-            )
+            columns = ("store_id", "camera_id", "zone_id", "first_seen")
+            execute_values(conn, zones, [(*z, now) for z in sorted(zone_rows)], columns)
         if line_rows:
-            conn.execute(
-                upsert(conn, lines).on_conflict_do_nothing(),
-                [{"store_id": s, "camera_id": c, "line_id": ln, "first_seen": now} for s, c, ln in sorted(line_rows)],
-            )
+            columns = ("store_id", "camera_id", "line_id", "first_seen")
+            execute_values(conn, lines, [(*ln, now) for ln in sorted(line_rows)], columns)

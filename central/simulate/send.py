@@ -1,0 +1,405 @@
+"""Push a simulated fleet through the real gRPC ingest, as its stores' agents would.
+
+For each store: create it in the central database (or rotate its token when it
+exists), declare its cameras' zones and lines in a heartbeat, then push its
+days in batches with the store's own token, one agent (thread, channel) per
+store and several agents at once. Every acknowledgement is checked: STORED and
+DUPLICATE are fine, RETRY is resent with backoff, REJECTED means the simulator
+produced something central refuses and is reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import grpc
+from retail_proto.v1 import edge_sync_pb2 as pb
+from retail_proto.v1 import edge_sync_pb2_grpc as pb_grpc
+from sqlalchemy import Engine
+
+from central.config import CentralConfig, GrpcConfig
+from central.db.engine import make_engine
+from central.db.migrate import upgrade
+from central.grpc_service import grpc_server
+from central.live import LiveFeed
+from central.simulate.generate import (
+    BEHAVIOR_MODEL,
+    DETECTOR_MODEL,
+    SimStore,
+    StoreDay,
+    TrackLibrary,
+    generate_day,
+    make_stores,
+    simulated_days,
+)
+from central.stores import StoreError, create_store, rotate_token
+from edge_agent.sync.backoff import Backoff
+from edge_agent.sync.convert import line_count_pb, summary_pb, tile_pb, timestamp
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+AGENT_VERSION = "sim-0.1.0"
+_TRANSIENT = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+    }
+)
+_KIND_NAMES = {pb.ITEM_KIND_SUMMARY: "summary", pb.ITEM_KIND_TILE: "tile", pb.ITEM_KIND_LINE_COUNT: "line count"}
+
+
+class SimulationError(RuntimeError):
+    """The simulation cannot go on (central unreachable for too long, a token refused, ...)."""
+
+
+@dataclass
+class StoreTotals:
+    """What one store's agent sent, and what central answered."""
+
+    store_id: str
+    summaries: int = 0
+    tiles: int = 0
+    line_counts: int = 0
+    line_in: int = 0
+    line_out: int = 0
+    stored: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    retried: int = 0  # items resent after a RETRY answer or a transient gRPC error
+    failed: int = 0  # items still not stored after the last retry
+    batches: int = 0
+    rejections: list[str] = field(default_factory=list)  # the first few reasons
+
+
+@dataclass
+class SimulationReport:
+    target: str
+    seed: int
+    days: list[date]
+    stores: dict[str, StoreTotals]
+    seconds: float
+
+    def total(self, what: str) -> int:
+        return sum(int(getattr(s, what)) for s in self.stores.values())
+
+    @property
+    def ok(self) -> bool:
+        """Everything sent is in central now, and nothing was refused."""
+        return self.total("rejected") == 0 and self.total("failed") == 0
+
+    def lines(self) -> list[str]:
+        """A short human summary (the CLI prints it)."""
+        items = self.total("summaries") + self.total("tiles") + self.total("line_counts")
+        rate = items / self.seconds if self.seconds > 0 else 0.0
+        first, last = (self.days[0], self.days[-1]) if self.days else ("-", "-")
+        out = [
+            f"{len(self.stores)} stores, {len(self.days)} days ({first} .. {last}), seed {self.seed}, to {self.target}",
+            f"sent {self.total('summaries')} summaries, {self.total('tiles')} heatmap tiles, "
+            f"{self.total('line_counts')} line counts in {self.total('batches')} batches "
+            f"({self.seconds:.1f} s, {rate:,.0f} items/s)",
+            f"stored {self.total('stored')}, duplicate {self.total('duplicate')}, "
+            f"rejected {self.total('rejected')}, retried {self.total('retried')}, failed {self.total('failed')}",
+        ]
+        for s in self.stores.values():
+            out.extend(f"rejected ({s.store_id}): {reason}" for reason in s.rejections)
+        return out
+
+
+def store_token(engine: Engine, store: SimStore) -> str:
+    """The store's enrollment token: a new store, or a rotated token when it exists already."""
+    try:
+        return create_store(engine, store.store_id, store.name)
+    except StoreError:
+        return rotate_token(engine, store.store_id)
+
+
+def heartbeat(store: SimStore, now: float) -> pb.AgentHeartbeat:
+    """What the store's agent reports at start: its models and each camera's zones and lines."""
+    return pb.AgentHeartbeat(
+        agent_id=agent_id(store),
+        store_id=store.store_id,
+        sent_at=timestamp(now),
+        agent_version=AGENT_VERSION,
+        models=[
+            pb.ModelVersion(name=DETECTOR_MODEL.split("/")[0], version=DETECTOR_MODEL.split("/")[1]),
+            pb.ModelVersion(name=BEHAVIOR_MODEL.split("/")[0], version=BEHAVIOR_MODEL.split("/")[1]),
+        ],
+        cameras=[
+            pb.CameraStatus(
+                camera_id=cam.camera_id,
+                fps=10.0,
+                connected=True,
+                zone_ids=list(cam.zone_ids),
+                line_ids=list(cam.line_ids),
+            )
+            for cam in store.cameras
+        ],
+    )
+
+
+def agent_id(store: SimStore) -> str:
+    return f"agent-{store.store_id}"
+
+
+def batches(day: StoreDay, agent: str, batch_size: int = MAX_BATCH) -> Iterator[pb.PushRequest]:
+    """The day's summaries, then tiles, then line counts, as push requests of at most ``batch_size`` items."""
+    items: list[tuple[str, Any]] = [("summaries", summary_pb(s)) for s in day.summaries]
+    items += [("tiles", tile_pb(t)) for t in day.tiles]
+    items += [("line_counts", line_count_pb(c)) for c in day.counts]
+    for i in range(0, len(items), batch_size):
+        yield request(day.store_id, agent, items[i : i + batch_size])
+
+
+def request(store_id: str, agent: str, items: Sequence[tuple[str, Any]]) -> pb.PushRequest:
+    req = pb.PushRequest(agent_id=agent, store_id=store_id, batch_id=f"{agent}-{time.monotonic_ns():x}")
+    for kind, msg in items:
+        getattr(req, kind).append(msg)
+    return req
+
+
+def _items(req: pb.PushRequest) -> list[tuple[str, Any]]:
+    """The request's items in the order of its acknowledgement."""
+    return [
+        *(("summaries", s) for s in req.summaries),
+        *(("tiles", t) for t in req.tiles),
+        *(("line_counts", c) for c in req.line_counts),
+    ]
+
+
+class Agent:
+    """One simulated store agent: its own channel and token; sends one batch at a time."""
+
+    def __init__(
+        self,
+        store: SimStore,
+        token: str,
+        channel: grpc.Channel,
+        retries: int = 8,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self.stub = pb_grpc.EdgeSyncStub(channel)
+        self.metadata = (("authorization", f"Bearer {token}"),)
+        self.retries = retries
+        self.backoff = backoff or Backoff(initial_s=0.2, max_s=5.0)
+        self.sleep = sleep
+        self.totals = StoreTotals(store.store_id)
+
+    def heartbeat(self) -> None:
+        try:
+            self.stub.Heartbeat(heartbeat(self.store, time.time()), metadata=self.metadata, timeout=30)
+        except grpc.RpcError as e:
+            raise _refused(self.store, "heartbeat", e) from e
+
+    def send_day(self, day: StoreDay, batch_size: int = MAX_BATCH) -> None:
+        t = self.totals
+        t.summaries += len(day.summaries)
+        t.tiles += len(day.tiles)
+        t.line_counts += len(day.counts)
+        t.line_in += day.line_in
+        t.line_out += day.line_out
+        for req in batches(day, agent_id(self.store), batch_size):
+            self.push(req)
+
+    def push(self, req: pb.PushRequest) -> None:
+        """Send until every item is stored, a duplicate or rejected; resend only what central asks to retry."""
+        t = self.totals
+        self.backoff.reset()
+        for attempt in range(self.retries + 1):
+            t.batches += 1
+            try:
+                ack = self.stub.Push(req, metadata=self.metadata, timeout=120)
+            except grpc.RpcError as e:
+                if e.code() not in _TRANSIENT:
+                    raise _refused(self.store, "push", e) from e
+                logger.warning("%s: push failed (%s), resending the batch", self.store.store_id, e.code())
+                again = _items(req)
+            else:
+                again = self._tally(req, ack)
+            if not again:
+                return
+            if attempt == self.retries:
+                t.failed += len(again)
+                logger.error("%s: %d items still not stored after %d retries", self.store.store_id, len(again), attempt)
+                return
+            t.retried += len(again)
+            self.sleep(self.backoff.next_delay())
+            req = request(req.store_id, req.agent_id, again)
+
+    def _tally(self, req: pb.PushRequest, ack: pb.PushAck) -> list[tuple[str, Any]]:
+        """Count the answers; the items central asked to resend."""
+        t = self.totals
+        items = _items(req)
+        if len(ack.results) != len(items):
+            raise SimulationError(
+                f"store {self.store.store_id}: {len(ack.results)} results for a batch of {len(items)} items"
+            )
+        again = []
+        for item, result in zip(items, ack.results, strict=True):
+            if result.status == pb.ITEM_STATUS_STORED:
+                t.stored += 1
+            elif result.status == pb.ITEM_STATUS_DUPLICATE:
+                t.duplicate += 1
+            elif result.status == pb.ITEM_STATUS_RETRY:
+                again.append(item)
+            else:
+                t.rejected += 1
+                if len(t.rejections) < 5:
+                    t.rejections.append(f"{_KIND_NAMES.get(result.kind, '?')} {result.key}: {result.reason}")
+        return again
+
+
+def _refused(store: SimStore, what: str, e: grpc.RpcError) -> SimulationError:
+    code, details = e.code(), e.details()
+    hint = ""
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        hint = " (is --database the database of the central at --target?)"
+    return SimulationError(f"store {store.store_id}: {what} refused: {code.name}: {details}{hint}")
+
+
+def channel_to(target: str, tls_ca: Path | None = None) -> grpc.Channel:
+    options = [("grpc.max_send_message_length", 64 * 1024 * 1024)]
+    if tls_ca is None:
+        return grpc.insecure_channel(target, options=options)
+    credentials = grpc.ssl_channel_credentials(root_certificates=tls_ca.read_bytes())
+    return grpc.secure_channel(target, credentials, options=options)
+
+
+@contextmanager
+def local_ingest(database_url: str) -> Iterator[str]:
+    """A central gRPC ingest on 127.0.0.1 in a thread of this process, for runs without ``--target``."""
+    config = CentralConfig(database_url=database_url, grpc=GrpcConfig(host="127.0.0.1", port=0))
+    engine = make_engine(database_url)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="sim-ingest", daemon=True)
+    thread.start()
+
+    async def start() -> tuple[grpc.aio.Server, int]:
+        server, port = grpc_server(config, engine, LiveFeed())  # inside the loop that will serve it
+        await server.start()
+        return server, port
+
+    try:
+        server, port = asyncio.run_coroutine_threadsafe(start(), loop).result(30)
+        try:
+            yield f"127.0.0.1:{port}"
+        finally:
+            asyncio.run_coroutine_threadsafe(server.stop(5), loop).result(30)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
+        engine.dispose()
+
+
+def send_fleet(
+    engine: Engine,
+    target: str,
+    stores: Sequence[SimStore],
+    days: Sequence[date],
+    library: TrackLibrary,
+    seed: int,
+    *,
+    tls_ca: Path | None = None,
+    agents: int = 8,
+    batch_size: int = MAX_BATCH,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, StoreTotals]:
+    """Provision every store, then run one agent per store, ``agents`` at a time; per-store totals."""
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise ValueError(f"batch size {batch_size} is not within 1-{MAX_BATCH}")
+    tokens = {s.store_id: store_token(engine, s) for s in stores}
+
+    def run_agent(store: SimStore) -> StoreTotals:
+        channel = channel_to(target, tls_ca)
+        try:
+            agent = Agent(store, tokens[store.store_id], channel)
+            agent.heartbeat()
+            for day in days:
+                agent.send_day(generate_day(store, day, library, seed), batch_size)
+            if progress is not None:
+                t = agent.totals
+                progress(f"{store.store_id}: {t.summaries} summaries, stored {t.stored}, rejected {t.rejected}")
+            return agent.totals
+        finally:
+            channel.close()
+
+    with ThreadPoolExecutor(max_workers=max(1, min(agents, len(stores))), thread_name_prefix="sim-agent") as pool:
+        results = list(pool.map(run_agent, stores))
+    return {t.store_id: t for t in results}
+
+
+def run_simulation(
+    database_url: str,
+    target: str | None,
+    stores: int,
+    days: int,
+    seed: int = 0,
+    *,
+    tls_ca: Path | None = None,
+    agents: int = 8,
+    end: date | None = None,
+    batch_size: int = MAX_BATCH,
+    library_per_label: int = 24,
+    progress: Callable[[str], None] | None = None,
+) -> SimulationReport:
+    """Simulate ``stores`` stores over the ``days`` days before ``end`` (default today) and push them to central.
+
+    ``target`` is the ``HOST:PORT`` of a running central's gRPC ingest that uses
+    ``database_url`` (tokens are created there); without it, an ingest on that
+    database is started in this process for the run.
+    """
+    if target is None and tls_ca is not None:
+        raise SimulationError("--tls-ca needs --target (the in-process ingest serves plaintext)")
+    fleet = make_stores(stores, seed)
+    day_list = simulated_days(days, end)
+    library = TrackLibrary.build(seed, per_label=library_per_label)
+    engine = make_engine(database_url)
+    started = time.perf_counter()
+    try:
+        upgrade(engine)
+        if target is None:
+            with local_ingest(database_url) as local:
+                totals = send_fleet(
+                    engine,
+                    local,
+                    fleet,
+                    day_list,
+                    library,
+                    seed,
+                    agents=agents,
+                    batch_size=batch_size,
+                    progress=progress,
+                )
+            where = f"in-process ingest on {database_url.split('+', 1)[0].split(':', 1)[0]}"
+        else:
+            totals = send_fleet(
+                engine,
+                target,
+                fleet,
+                day_list,
+                library,
+                seed,
+                tls_ca=tls_ca,
+                agents=agents,
+                batch_size=batch_size,
+                progress=progress,
+            )
+            where = target
+    finally:
+        engine.dispose()
+    return SimulationReport(where, seed, day_list, totals, time.perf_counter() - started)

@@ -1,0 +1,140 @@
+"""The fleet simulator: realistic, reproducible days pushed through a real gRPC ingest on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+
+import numpy as np
+import pytest
+from grpc_fixtures import running_ingest
+from sqlalchemy import func, select
+
+from central.db.engine import make_engine
+from central.db.schema import heatmap_daily, line_hourly, track_summaries, traffic_hourly
+from central.simulate import run_simulation
+from central.simulate.generate import (
+    GRID_COLS,
+    GRID_ROWS,
+    PEAKS,
+    TrackLibrary,
+    generate_day,
+    in_peak,
+    make_stores,
+    simulated_days,
+)
+from edge_agent.behavior.taxonomy import LABELS
+from edge_agent.domain import MAX_PATH_POINTS
+
+WEEK_END = date(2025, 3, 10)  # a Monday: the week before it runs Monday 3 ... Sunday 9 March
+
+
+@pytest.fixture(scope="module")
+def library() -> TrackLibrary:
+    return TrackLibrary.build(seed=7)
+
+
+def test_a_simulated_fleet_is_stored_once_and_its_rollups_match_what_was_sent(database_url: str) -> None:
+    with running_ingest(database_url) as central:
+        target = f"127.0.0.1:{central.port}"
+        first = run_simulation(database_url, target, stores=2, days=1, seed=3, agents=2, end=WEEK_END)
+        again = run_simulation(database_url, target, stores=2, days=1, seed=3, agents=2, end=WEEK_END)
+    sent = first.total("summaries") + first.total("tiles") + first.total("line_counts")
+    assert first.ok, first.lines()
+    assert first.total("summaries") > 500
+    assert first.total("stored") == sent
+    assert again.ok, again.lines()
+    assert again.total("stored") == 0
+    assert again.total("duplicate") == sent
+
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        visits = dict(
+            conn.execute(
+                select(traffic_hourly.c.store_id, func.sum(traffic_hourly.c.visits))
+                .where(traffic_hourly.c.zone_id == "")
+                .group_by(traffic_hourly.c.store_id)
+            ).all()
+        )
+        doors = {
+            store: (int(i), int(o))
+            for store, i, o in conn.execute(
+                select(line_hourly.c.store_id, func.sum(line_hourly.c.in_count), func.sum(line_hourly.c.out_count))
+                .where(line_hourly.c.line_id == "door")
+                .group_by(line_hourly.c.store_id)
+            )
+        }
+        raw = conn.execute(select(func.count()).select_from(track_summaries)).scalar_one()
+        days = conn.execute(select(func.count()).select_from(heatmap_daily)).scalar_one()
+    engine.dispose()
+    assert {store: int(n) for store, n in visits.items()} == {s: t.summaries for s, t in first.stores.items()}
+    assert doors == {s: (t.line_in, t.line_out) for s, t in first.stores.items()}
+    assert raw == first.total("summaries")
+    assert days >= 4  # every camera of both stores (2-4 each) has its day's heatmap
+
+
+def test_generation_is_reproducible_from_the_seed(library: TrackLibrary) -> None:
+    store = make_stores(2, seed=11)[1]
+    day = WEEK_END.replace(day=8)
+    one = generate_day(store, day, library, seed=11)
+    two = generate_day(make_stores(2, seed=11)[1], day, TrackLibrary.build(seed=7), seed=11)
+    other = generate_day(store, day, library, seed=12)
+    assert one == two
+    assert [s.track_id for s in one.summaries] == [s.track_id for s in two.summaries]
+    assert {s.track_id for s in one.summaries}.isdisjoint(s.track_id for s in other.summaries)
+    assert make_stores(3, seed=11) == make_stores(3, seed=11)
+
+
+def test_stores_have_cameras_zones_and_a_door() -> None:
+    for store in make_stores(20, seed=5):
+        assert 2 <= len(store.cameras) <= 4
+        assert all(2 <= len(cam.zones) <= 3 for cam in store.cameras)
+        assert store.entrance.line_ids == ("door",)
+        assert [cam.line_ids for cam in store.cameras[1:]] == [()] * (len(store.cameras) - 1)
+        assert sum(store.behavior_mix) == pytest.approx(1.0)
+    ids = [s.store_id for s in make_stores(12, seed=5)]
+    assert ids[:2] == ["sim-001", "sim-002"]
+    assert len(set(ids)) == 12
+
+
+def test_visits_follow_opening_hours_and_the_daily_and_weekly_curves(library: TrackLibrary) -> None:
+    store = make_stores(1, seed=2)[0]
+    week = [generate_day(store, day, library, seed=2) for day in simulated_days(7, WEEK_END)]
+    assert [d.day.weekday() for d in week] == list(range(7))
+    by_hour: Counter[int] = Counter()
+    for d in week:
+        assert d.summaries
+        for s in d.summaries:
+            assert d.opens <= s.start_time < s.end_time <= d.closes, (d.day, s.start_time, d.opens, d.closes)
+        for c in d.counts:
+            assert d.opens - 900 < c.bucket_start < d.closes
+        by_hour.update(int(store.local_hour(np.asarray(s.start_time))) for s in d.summaries)
+    busiest = by_hour.most_common(1)[0][0]
+    assert in_peak(busiest), (busiest, PEAKS, sorted(by_hour.items()))
+    quietest_open_hour = min(by_hour.values())
+    assert by_hour[busiest] > 1.5 * quietest_open_hour
+    visits = [len(d.summaries) for d in week]
+    assert visits.index(max(visits)) == 5  # Saturday
+
+
+def test_a_day_is_consistent_with_itself(library: TrackLibrary) -> None:
+    store = make_stores(1, seed=4)[0]
+    day = generate_day(store, WEEK_END, library, seed=4)
+    entrance = [s for s in day.summaries if s.camera_id == store.entrance.camera_id]
+    assert day.line_in == day.line_out == len(entrance)  # everyone who came in went out by closing
+    for cam in store.cameras:
+        seen = [s for s in day.summaries if s.camera_id == cam.camera_id]
+        heat = sum(sum(t.person_seconds) for t in day.tiles if t.camera_id == cam.camera_id)
+        assert heat == pytest.approx(sum(s.end_time - s.start_time for s in seen), rel=1e-4)
+        assert {t.rows * t.cols for t in day.tiles} == {GRID_ROWS * GRID_COLS}
+        for s in seen:
+            assert len(s.path) <= MAX_PATH_POINTS
+            assert set(s.zone_order) == set(s.zone_dwell) <= set(cam.zone_ids)
+            assert all(v <= s.end_time - s.start_time + 1e-6 for v in s.zone_dwell.values())
+            assert s.path[0][0] == 0.0
+            assert s.path[-1][0] == pytest.approx(s.end_time - s.start_time, abs=2e-3)
+            assert 0 <= s.mean_speed_mps <= s.max_speed_mps
+            assert sum(s.behavior_probabilities.values()) == pytest.approx(1.0, abs=1e-6)
+            assert s.behavior_probabilities[s.behavior or ""] == max(s.behavior_probabilities.values())
+    labels = Counter(s.behavior for s in day.summaries)
+    assert set(labels) == set(LABELS)  # the mix of the behaviour simulator, all six present
