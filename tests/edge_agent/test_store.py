@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from edge_summaries import edge_summaries
 
 from edge_agent.domain import HeatmapTile, LineCount, TrackSummary
 from edge_agent.store import EdgeStore, StoreError
@@ -96,3 +97,28 @@ def test_summary_validation(change: dict[str, object], message: str) -> None:
     fields = {**make_summary().__dict__, **change}
     with pytest.raises(ValueError, match=message):
         TrackSummary(**fields)  # type: ignore[arg-type]
+
+
+def test_buckets_flushed_twice_are_added_up_until_synced(tmp_path: Path) -> None:
+    """An agent restarted within a bucket stores the bucket twice: the counts add up, not replace."""
+    with EdgeStore(tmp_path / "edge.db") as store:
+        store.merge_tiles([HeatmapTile("s", "cam", 600.0, 60, 1, 2, (1.0, 2.0))])
+        store.merge_tiles([HeatmapTile("s", "cam", 600.0, 60, 1, 2, (0.5, 0.5))])
+        store.merge_line_counts([LineCount("s", "cam", "door", 600.0, 60, 2, 1)])
+        store.merge_line_counts([LineCount("s", "cam", "door", 600.0, 60, 1, 0)])
+        pending = store.pending(10, buckets_ended_before=1000.0)
+        assert [t.person_seconds for t in pending.tiles] == [(1.5, 2.5)]
+        assert [(c.in_count, c.out_count) for c in pending.line_counts] == [(3, 1)]
+        assert len(store.pending(10, buckets_ended_before=650.0)) == 0  # the bucket has not ended by then
+
+
+def test_retention_deletes_old_synced_data_only(tmp_path: Path) -> None:
+    with EdgeStore(tmp_path / "edge.db") as store:
+        old = edge_summaries(4)
+        store.add_summaries(old)
+        store.mark_synced(store.pending(2, 0.0))
+        cutoff = max(s.end_time for s in old) + 1
+        result = store.purge(older_than=cutoff, budget_bytes=10**9)
+        assert result.deleted == 2
+        assert store.backlog() == 2  # the two unsynced ones stay, however old
+        assert store.purge(older_than=cutoff, budget_bytes=10**9, unsynced_too=True).deleted == 2
