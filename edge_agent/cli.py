@@ -262,7 +262,12 @@ def install_service(
         path = install_unit(name, settings, unit_dir, enable)
     except (OSError, subprocess.CalledProcessError) as e:
         raise fail(f"cannot install {name}.service: {e} (run as root)") from e
-    typer.echo(f"installed {path}" + (f"; {name} enabled and started" if enable else ""))
+    from edge_agent.runtime.service import systemd_running
+
+    if not systemd_running():
+        typer.echo(f"installed {path}; systemd is not running here: enable it with `systemctl enable --now {name}`")
+    else:
+        typer.echo(f"installed {path}" + (f"; {name} enabled and started" if enable else ""))
 
 
 def main() -> None:

@@ -52,8 +52,13 @@ def install_unit(name: str, settings: UnitSettings, unit_dir: Path, enable: bool
         subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", settings.user], check=True
         )
-    if shutil.which("systemctl"):
+    if shutil.which("systemctl") and systemd_running():
         subprocess.run(["systemctl", "daemon-reload"], check=True)
         if enable:
             subprocess.run(["systemctl", "enable", "--now", f"{name}.service"], check=True)
     return path
+
+
+def systemd_running() -> bool:
+    """Whether systemd is the init system here (sd_booted's test); in a container or chroot it is not."""
+    return Path("/run/systemd/system").is_dir()

@@ -101,3 +101,46 @@ def test_the_agent_notifies_ready_pings_the_watchdog_and_stopping(tmp_path: Path
         if proc.poll() is None:
             proc.kill()
         sock.close()
+
+
+def test_install_service_writes_the_rendered_unit(tmp_path: Path) -> None:
+    from edge_agent.runtime.service import systemd_running
+
+    if systemd_running():
+        pytest.skip("systemd runs here: installing would reload the real service manager")
+    config = tmp_path / "agent.yaml"
+    config.write_text("store_id: s1\n")
+    executable = Path(sys.executable).with_name("retail-edge")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge_agent",
+            "install-service",
+            "--config",
+            str(config),
+            "--unit-dir",
+            str(tmp_path / "units"),
+            "--user",
+            "root",  # exists: no user is created
+            "--executable",
+            str(executable),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "systemd is not running here" in done.stdout
+    unit = (tmp_path / "units" / "retail-edge.service").read_text()
+    assert unit == render_unit("retail-edge", UnitSettings(executable, config.resolve(), "root", "retail-edge"))
+    missing = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "install-service", "--config", str(tmp_path / "absent.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert missing.returncode == 1
+    assert "configuration not found" in missing.stderr
