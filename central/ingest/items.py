@@ -33,7 +33,10 @@ class ItemResult:
 
 def bucket_key(ts: float) -> str:
     """A bucket start as it appears in keys: ISO 8601 UTC, second precision when whole."""
-    moment = datetime.fromtimestamp(ts, timezone.utc)
+    try:
+        moment = datetime.fromtimestamp(ts, timezone.utc)
+    except (ValueError, OverflowError, OSError):  # missing (NaN) or absurd: the validator says why
+        return "invalid-time"
     text = moment.isoformat(timespec="seconds" if ts == int(ts) else "milliseconds")
     return text.replace("+00:00", "Z")
 

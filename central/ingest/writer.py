@@ -179,12 +179,15 @@ class IngestWriter:
             else:
                 accepted.summaries.append(s)
         for i, t in enumerate(batch.tiles):
-            shape = shapes.get((t.row["camera_id"], rollups.day_of(t.row["bucket_start"])))
-            reason = validate.check_tile(t, batch.store_id, now, self.limits, shape)
+            start = t.row["bucket_start"]
+            day = (t.row["camera_id"], rollups.day_of(start)) if math.isfinite(start) else None
+            reason = validate.check_tile(t, batch.store_id, now, self.limits, shapes.get(day) if day else None)
             if reason:
                 results[(Kind.TILE, i)] = ItemResult(Kind.TILE, t.key, Status.REJECTED, reason)
             else:
                 accepted.tiles.append(t)
+                if day is not None:  # later tiles of that day in this batch must have the same grid
+                    shapes.setdefault(day, (t.row["rows"], t.row["cols"]))
         for i, c in enumerate(batch.line_counts):
             reason = validate.check_line_count(c, batch.store_id, now, self.limits, layouts)
             if reason:

@@ -86,3 +86,32 @@ def test_postgresql_restarted_connections_recover(database_url: str) -> None:
     assert writer.push(batch_in(push("s1", [summary("s1")]), time.time()))[0].status == Status.STORED
     admin.dispose()
     engine.dispose()
+
+
+def test_tiles_that_cannot_be_summed_are_rejected_alone(tmp_path: Path) -> None:
+    """A tile with no bucket start, or a day's tiles of two grid sizes in one batch, must not fail the batch."""
+    from grpc_fixtures import HOUR_START, stamp
+    from retail_proto.v1 import edge_sync_pb2 as pb
+
+    url = f"sqlite:///{tmp_path / 'central.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    create_store(engine, "s1")
+
+    def tile(minute: int, rows: int, cols: int, start: bool = True) -> pb.HeatmapTile:
+        return pb.HeatmapTile(
+            store_id="s1",
+            camera_id="cam1",
+            bucket_start=stamp(HOUR_START + 60 * minute) if start else None,
+            bucket_seconds=60,
+            rows=rows,
+            cols=cols,
+            person_seconds=[1.0] * rows * cols,
+        )
+
+    request = push("s1", [summary("s1")], tiles=[tile(0, 2, 2), tile(1, 3, 3), tile(2, 2, 2, start=False)])
+    results = IngestWriter(engine, IngestLimits()).push(batch_in(request, time.time()))
+    assert [r.status for r in results] == [Status.STORED, Status.STORED, Status.REJECTED, Status.REJECTED]
+    assert "differs from the 2x2" in results[2].reason
+    assert "bucket_start is missing" in results[3].reason
+    engine.dispose()
