@@ -285,7 +285,10 @@ class SyncConfig(StrictModel):
     backoff_max_s: float = Field(300.0, gt=0, description="longest wait between attempts (with jitter)")
     heartbeat_s: float = Field(30.0, gt=0, le=3600, description="how often the agent reports its health")
     bucket_grace_s: float = Field(
-        5.0, ge=0, description="tiles and line counts are pushed once their bucket ended this long ago"
+        30.0,
+        ge=0,
+        description="tiles and line counts are pushed once their bucket ended this long ago (late frames and a "
+        "restart within the bucket are merged until then); at least twice runtime.flush_interval_s",
     )
 
 
@@ -303,6 +306,16 @@ class AgentConfig(StrictModel):
     cameras: list[CameraConfig] = Field(default_factory=list, description="cameras read by this agent")
     sync: SyncConfig | None = Field(None, description="push to central; the agent only stores locally when absent")
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="the long-running service")
+
+    @model_validator(mode="after")
+    def _grace_covers_flushes(self) -> AgentConfig:
+        if self.sync is not None and 0 < self.sync.bucket_grace_s < 2 * self.runtime.flush_interval_s:
+            raise ValueError(
+                f"sync.bucket_grace_s ({self.sync.bucket_grace_s:g}) must be at least twice "
+                f"runtime.flush_interval_s ({self.runtime.flush_interval_s:g}): a bucket could be sent before "
+                "its last flush"
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> AgentConfig:

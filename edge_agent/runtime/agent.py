@@ -85,7 +85,9 @@ class Agent:
             self.sync = SyncWorker(
                 EdgeStore(cfg.store.path), client, cfg.sync, cfg.store_id, cfg.agent_id, heartbeat=self.heartbeat
             )
-            self._sync_thread = threading.Thread(target=self.sync.run, args=(self._sync_stop,), name="sync")
+            self._sync_thread = threading.Thread(
+                target=self.sync.run, args=(self._sync_stop,), name="sync", daemon=True
+            )
             self._sync_thread.start()
         for camera in cfg.cameras:
             self._add_camera(camera)
@@ -137,7 +139,10 @@ class Agent:
         self._sync_stop.set()
         if self._sync_thread is not None:
             self._sync_thread.join(self.config.sync.timeout_s + 5 if self.config.sync else 5)
-        if self.sync is not None:
+        if self.sync is not None and self._sync_thread is not None and self._sync_thread.is_alive():
+            # still inside a push (central slow to answer): leave it; what it has not marked is resent next start
+            logger.warning("store %s: the sync thread is still busy; last sync skipped", self.config.store_id)
+        elif self.sync is not None:
             left = self.sync.final_sync(self.config.runtime.shutdown_sync_s)
             logger.info("store %s: last sync %s", self.config.store_id, "complete" if left else "incomplete")
             self.sync.store.close()

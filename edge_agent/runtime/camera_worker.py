@@ -95,14 +95,18 @@ class CameraWorker:
             )
             try:
                 read = self._read(source)
-            except SourceError as e:
-                read = 0
-                self._failed(str(e), backoff)
+            except Exception as e:  # SourceError, or anything OpenCV raises mid-stream: reconnect, never die
+                if not isinstance(e, SourceError):
+                    logger.exception("camera %s: reading failed", self.camera.id)
+                self._failed(str(e) or type(e).__name__, backoff)
                 continue
             finally:
                 source.close()
             if read:
                 backoff.reset()
+            elif not self.stop.is_set():
+                self._failed("no frame could be read", backoff)  # a looping empty file must not spin
+                continue
             if not is_live(self.camera.source) and not self.camera.loop:
                 with self.lock:
                     self.stats.finished = True

@@ -206,16 +206,25 @@ class EdgeStore:
 
     def merge_tiles(self, tiles: Iterable[HeatmapTile]) -> None:
         """Adds tiles to what is stored for the same bucket (an agent restarted within a bucket flushes twice).
-        Only pending rows are merged into; buckets are pushed once ended, so an open one is never synced."""
+        Buckets are pushed only ``sync.bucket_grace_s`` after they end, so a merge normally finds them pending;
+        data for a bucket already sent (or of another grid size) is logged and dropped, never written over it."""
         now = time.time()
         with self.conn:
             for t in tiles:
                 row = self.conn.execute(
-                    "SELECT person_seconds FROM heatmap_tiles WHERE camera_id = ? AND bucket_start = ? "
-                    "AND synced_at IS NULL AND rows = ? AND cols = ?",
-                    (t.camera_id, t.bucket_start, t.rows, t.cols),
+                    "SELECT person_seconds, rows, cols, synced_at FROM heatmap_tiles "
+                    "WHERE camera_id = ? AND bucket_start = ?",
+                    (t.camera_id, t.bucket_start),
                 ).fetchone()
                 values = list(t.person_seconds)
+                if row is not None and (row[3] is not None or (row[1], row[2]) != (t.rows, t.cols)):
+                    logger.warning(
+                        "camera %s: heatmap data for bucket %.0f arrived after the bucket was %s; not stored",
+                        t.camera_id,
+                        t.bucket_start,
+                        "sent" if row[3] is not None else "stored with another grid size",
+                    )
+                    continue
                 if row is not None:
                     values = [a + b for a, b in zip(json.loads(row[0]), values, strict=True)]
                 self.conn.execute(
@@ -240,11 +249,19 @@ class EdgeStore:
         with self.conn:
             for c in counts:
                 row = self.conn.execute(
-                    "SELECT in_count, out_count FROM line_counts WHERE camera_id = ? AND line_id = ? "
-                    "AND bucket_start = ? AND synced_at IS NULL",
+                    "SELECT in_count, out_count, synced_at FROM line_counts WHERE camera_id = ? AND line_id = ? "
+                    "AND bucket_start = ?",
                     (c.camera_id, c.line_id, c.bucket_start),
                 ).fetchone()
-                before = row if row is not None else (0, 0)
+                if row is not None and row[2] is not None:
+                    logger.warning(
+                        "camera %s: line %s counts for bucket %.0f arrived after the bucket was sent; not stored",
+                        c.camera_id,
+                        c.line_id,
+                        c.bucket_start,
+                    )
+                    continue
+                before = (row[0], row[1]) if row is not None else (0, 0)
                 self.conn.execute(
                     "INSERT OR REPLACE INTO line_counts (store_id, camera_id, line_id, bucket_start, "
                     "bucket_seconds, in_count, out_count, updated_at, synced_at, sync_error) "
@@ -271,7 +288,7 @@ class EdgeStore:
         """Deletes synced data older than ``older_than`` (Unix s), then the oldest synced data while the
         store is over its budget. Unsynced data is never deleted, unless ``unsynced_too`` (no central to
         sync to), in which case the retention applies to everything. ``exhausted``: still over budget."""
-        deletable = "1" if unsynced_too else "synced_at IS NOT NULL"
+        deletable = "1" if unsynced_too else "(synced_at IS NOT NULL OR sync_error IS NOT NULL)"
         deleted = 0
         with self.conn:
             for table, when in _AGE_COLUMNS.items():

@@ -67,10 +67,11 @@ class SyncWorker:
         self.backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
         self._next_heartbeat = 0.0
 
-    def sync_once(self) -> int:
-        """Push until nothing ready is pending; returns the items acknowledged. Raises :class:`SyncFailedError`."""
+    def sync_once(self, stop: threading.Event | None = None, deadline: float | None = None) -> int:
+        """Push until nothing ready is pending (or ``stop`` is set, or the monotonic ``deadline`` passes);
+        returns the items acknowledged. Raises :class:`SyncFailedError`."""
         done = 0
-        while True:
+        while not (stop is not None and stop.is_set()) and not (deadline is not None and time.monotonic() > deadline):
             outbox = self.store.pending(self.config.batch_size, self.clock() - self.config.bucket_grace_s)
             if not outbox:
                 break
@@ -119,14 +120,18 @@ class SyncWorker:
             self.client.heartbeat(self.make_heartbeat(self.status))
         except grpc.RpcError as e:
             logger.warning("store %s: heartbeat failed: %s", self.store_id, _describe(e))
+        except Exception:  # a heartbeat must never take the sync thread down with it
+            logger.exception("store %s: heartbeat could not be built or sent", self.store_id)
 
     def run(self, stop: threading.Event) -> None:
         """Loop until ``stop`` is set: push, heartbeat, wait the interval (or the backoff after a failure)."""
         while not stop.is_set():
             self.heartbeat_if_due()
             try:
-                self.sync_once()
-            except SyncFailedError as e:
+                self.sync_once(stop)
+            except Exception as e:  # SyncFailedError, or the store locked too long: keep trying, say so
+                if not isinstance(e, SyncFailedError):
+                    logger.exception("store %s: sync failed unexpectedly", self.store_id)
                 delay = self.backoff.next_delay()
                 with self.status.lock:
                     self.status.last_error = str(e)
@@ -143,7 +148,7 @@ class SyncWorker:
         """One last push at shutdown, bounded by ``deadline_s``; True when nothing ready is left."""
         self.client.config = self.client.config.model_copy(update={"timeout_s": max(0.1, deadline_s)})
         try:
-            self.sync_once()
+            self.sync_once(deadline=time.monotonic() + deadline_s)
         except SyncFailedError as e:
             logger.warning("store %s: last sync before stopping failed: %s (kept for next start)", self.store_id, e)
             return False

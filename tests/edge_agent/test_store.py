@@ -122,3 +122,23 @@ def test_retention_deletes_old_synced_data_only(tmp_path: Path) -> None:
         assert result.deleted == 2
         assert store.backlog() == 2  # the two unsynced ones stay, however old
         assert store.purge(older_than=cutoff, budget_bytes=10**9, unsynced_too=True).deleted == 2
+
+
+def test_late_data_never_overwrites_a_bucket_already_sent(tmp_path: Path) -> None:
+    with EdgeStore(tmp_path / "edge.db") as store:
+        store.merge_line_counts([LineCount("s", "cam", "door", 600.0, 60, 2, 1)])
+        store.mark_synced(store.pending(10, buckets_ended_before=1000.0))
+        store.merge_line_counts([LineCount("s", "cam", "door", 600.0, 60, 1, 0)])  # a late frame
+        assert store.backlog() == 0
+        row = store.conn.execute("SELECT in_count, out_count, synced_at FROM line_counts").fetchone()
+        assert row[:2] == (2, 1)
+        assert row[2] is not None
+
+
+def test_refused_items_age_out_with_the_retention(tmp_path: Path) -> None:
+    with EdgeStore(tmp_path / "edge.db") as store:
+        old = edge_summaries(2)
+        store.add_summaries(old)
+        store.mark_rejected(store.pending(1, 0.0), ["refused"])
+        assert store.purge(older_than=max(s.end_time for s in old) + 1, budget_bytes=10**9).deleted == 1
+        assert store.backlog() == 1
