@@ -14,11 +14,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from central.api.timerange import DAY, HOUR
 from central.db.schema import BEHAVIOR_COLUMNS, DWELL_BINS_S, DWELL_COLUMNS, UNCLASSIFIED_COLUMN
 from central.ingest.items import LineCountIn, SummaryIn, TileIn
 
-HOUR = 3600
-DAY = 86_400
 TRAFFIC_COUNTERS = ("visits", "dwell_s", *DWELL_COLUMNS, *BEHAVIOR_COLUMNS.values(), UNCLASSIFIED_COLUMN)
 
 TrafficKey = tuple[str, str, str, int]  # store, camera, zone ("" = camera), hour
@@ -43,7 +42,7 @@ def traffic_deltas(summaries: Iterable[SummaryIn]) -> dict[TrafficKey, dict[str,
     for item in summaries:
         row = item.row
         store, camera = row["store_id"], row["camera_id"]
-        hour = int(row["start_ts"] // HOUR) * HOUR
+        hour = hour_of(row["start_ts"])
         label = row["behavior"]
         behavior = BEHAVIOR_COLUMNS.get(label, UNCLASSIFIED_COLUMN) if label else UNCLASSIFIED_COLUMN
         dwell = row["dwell_s"]
@@ -52,7 +51,7 @@ def traffic_deltas(summaries: Iterable[SummaryIn]) -> dict[TrafficKey, dict[str,
             cam = out[(store, camera, "", hour)] = dict.fromkeys(TRAFFIC_COUNTERS, 0)
         cam["visits"] += 1
         cam["dwell_s"] += dwell
-        cam[DWELL_COLUMNS[bisect.bisect_right(DWELL_BINS_S, dwell)]] += 1
+        cam[dwell_column(dwell)] += 1
         cam[behavior] += 1
         for zone_id, seconds, visits in item.zone_dwell:
             zone = out.get((store, camera, zone_id, hour))
@@ -60,7 +59,7 @@ def traffic_deltas(summaries: Iterable[SummaryIn]) -> dict[TrafficKey, dict[str,
                 zone = out[(store, camera, zone_id, hour)] = dict.fromkeys(TRAFFIC_COUNTERS, 0)
             zone["visits"] += visits
             zone["dwell_s"] += seconds
-            zone[DWELL_COLUMNS[bisect.bisect_right(DWELL_BINS_S, seconds)]] += 1
+            zone[dwell_column(seconds)] += 1
             zone[behavior] += 1
     return out
 
