@@ -14,8 +14,8 @@ validation, no rollups), and the same with psycopg on PostgreSQL.
 Queries: ``--load`` summaries (default 10,000,000) of simulated stores, with
 their heatmap tiles and door counts, are bulk-loaded into a fresh database of
 each kind: raw rows exactly as ``central.ingest.convert`` makes them (inserted
-with ``executemany`` / ``COPY``; the two secondary indexes of
-``track_summaries`` are built after the load), rollups summed by
+with ``executemany`` / ``COPY``; the camera index of ``track_summaries`` is
+built after the load, its unique key kept throughout), rollups summed by
 ``central.ingest.rollups`` and written with the ingest writer's own upserts.
 Then p50/p95 over ``--runs`` runs of a store-overview query and a heatmap query
 (SQLAlchemy Core over the rollup tables; :func:`store_overview_query` and
@@ -65,7 +65,7 @@ from sqlalchemy import Connection, Engine, Table, event, func, select, text
 from sqlalchemy.engine import make_url
 
 from central.config import CentralConfig, GrpcConfig, IngestLimits
-from central.db.engine import make_engine
+from central.db.engine import SQLITE_PRAGMAS, make_engine
 from central.db.migrate import upgrade
 from central.db.schema import (
     BEHAVIOR_COLUMNS,
@@ -99,13 +99,13 @@ from central.simulate.generate import (
 from central.simulate.send import heartbeat
 from central.stores import create_store
 from edge_agent.behavior.taxonomy import LABELS
-from edge_agent.sync.convert import summary_pb
+from edge_agent.sync.convert import summary_pb, timestamp
 
 POSTGRES_URL = os.environ.get("RETAIL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BATCH = 500
 PATH_POINTS = 32
 STORED = pb.ITEM_STATUS_STORED
-SUMMARY_COLUMNS = [c.name for c in track_summaries.columns]
+SUMMARY_COLUMNS = [c.name for c in track_summaries.columns if c is not track_summaries.autoincrement_column]
 TILE_COLUMNS = [c.name for c in heatmap_tiles.columns]
 COUNT_COLUMNS = [c.name for c in line_counts.columns]
 SUMMARIES_PER_STORE_DAY = 1000  # a little under what the simulator makes: the load stops at --load exactly
@@ -271,17 +271,33 @@ def bench_templates(stores: Sequence[SimStore], seed: int) -> dict[str, list[pb.
     return out
 
 
+# A store's pushed summaries start one after the other, STREAM_STEP_S apart from STREAM_START on, as
+# an agent sends them (in the order its tracks ended): every summary has a key of its own.
+STREAM_START = (int(time.time()) // 86_400 - 3) * 86_400
+STREAM_STEP_S = 0.25
+
+
+def _retime(summary: pb.TrackSummary, start: float) -> None:
+    """Move the summary to start at ``start``, keeping its duration (the path's times are relative)."""
+    start_was, end_was = summary.start_time, summary.end_time
+    duration = (end_was.seconds - start_was.seconds) + (end_was.nanos - start_was.nanos) * 1e-9
+    summary.start_time.CopyFrom(timestamp(start))
+    summary.end_time.CopyFrom(timestamp(start + duration))
+
+
 def build_requests(
-    store: SimStore, templates: Sequence[pb.TrackSummary], n: int, rng: np.random.Generator
+    store: SimStore, templates: Sequence[pb.TrackSummary], n: int, rng: np.random.Generator, first: int
 ) -> list[bytes]:
-    """``n`` serialised push requests of ``BATCH`` summaries, each summary a template under a new UUID."""
+    """``n`` serialised push requests of ``BATCH`` summaries: the store's summaries ``first``, ``first + 1``, ...
+    of the stream, each a template under a new UUID and start time."""
     out = []
-    for _ in range(n):
+    for i in range(n):
         req = pb.PushRequest(agent_id=f"agent-{store.store_id}", store_id=store.store_id, batch_id=uuid.uuid4().hex)
         raw = rng.bytes(16 * BATCH)
         for k in range(BATCH):
             req.summaries.append(templates[int(rng.integers(len(templates)))])
             req.summaries[-1].track_id = str(uuid.UUID(bytes=raw[16 * k : 16 * k + 16], version=4))
+            _retime(req.summaries[-1], STREAM_START + (first + i * BATCH + k) * STREAM_STEP_S)
         out.append(req.SerializeToString())
     return out
 
@@ -371,12 +387,18 @@ def ingest_runs(
     engine.dispose()
     rows = []
     rng = np.random.default_rng([seed, 99])
+    sent: dict[str, int] = {}  # summaries of each store's stream pushed so far
     with ingest_process(db.url, workdir, profile) as port:
         for agents in concurrency:
             stores = fleet[:agents]
             per_agent = max(1, math.ceil(summaries / BATCH / agents))
             log(f"{db.kind}: {agents} agents x {per_agent} batches: building requests")
-            requests = {s.store_id: build_requests(s, templates[s.store_id], per_agent, rng) for s in stores}
+            requests = {
+                s.store_id: build_requests(s, templates[s.store_id], per_agent, rng, sent.get(s.store_id, 0))
+                for s in stores
+            }
+            for s in stores:
+                sent[s.store_id] = sent.get(s.store_id, 0) + per_agent * BATCH
             log(f"{db.kind}: {agents} agents: pushing")
             seconds, results = run_agents(port, stores, tokens, requests)
             other = sum(r.other for r in results)
@@ -399,11 +421,14 @@ def ingest_runs(
 
 
 def _summary_rows(templates: Sequence[pb.TrackSummary], n: int) -> list[tuple[Any, ...]]:
+    """``n`` rows as ingest makes them, of one store's stream (as :func:`build_requests` times it)."""
     now = time.time()
     base = [convert.summary_in(t, now).row for t in templates]
     rows = []
     for i in range(n):
-        row = base[i % len(base)] | {"track_id": str(uuid.uuid4())}
+        template = base[i % len(base)]
+        start = STREAM_START + i * STREAM_STEP_S
+        row = template | {"track_id": str(uuid.uuid4()), "start_ts": start, "end_ts": start + template["dwell_s"]}
         rows.append(tuple(row[c] for c in SUMMARY_COLUMNS))
     return rows
 
@@ -417,8 +442,8 @@ def sqlite_ceiling(workdir: Path, templates: Sequence[pb.TrackSummary], n: int) 
     rows = _summary_rows(templates, n)
     with fresh_database("sqlite", workdir, POSTGRES_URL) as db:
         conn = sqlite3.connect(make_url(db.url).database or "", isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        for pragma in SQLITE_PRAGMAS:  # central's own settings
+            conn.execute(pragma)
         sql = insert_sql("track_summaries", SUMMARY_COLUMNS, "?")
         latencies = []
         started = time.perf_counter()
@@ -629,7 +654,7 @@ def _bulk_engine(db: Database) -> Engine:
     def _bulk_settings(dbapi_connection: Any, _record: object) -> None:
         if db.kind == "sqlite":
             dbapi_connection.execute("PRAGMA synchronous=OFF")
-            dbapi_connection.execute("PRAGMA cache_size=-1000000")  # 1 GB: the UUID key index stays cached
+            dbapi_connection.execute("PRAGMA cache_size=-1000000")  # 1 GB
         else:
             dbapi_connection.execute("SET synchronous_commit = off")
             dbapi_connection.commit()
@@ -696,11 +721,12 @@ class Loader:
     def _bulk(self, raw: Any, table: Table, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
-        columns = [c.name for c in table.columns]
+        written = [c for c in table.columns if c is not table.autoincrement_column]  # the database numbers ids
+        columns = [c.name for c in written]
         if self.db.kind == "sqlite":
             raw.executemany(insert_sql(table.name, columns, "?"), rows)
             return
-        types = [_PG_TYPES[type(c.type).__name__] for c in table.columns]
+        types = [_PG_TYPES[type(c.type).__name__] for c in written]
         with (
             raw.cursor() as cur,
             cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy,

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import grpc
+import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 from retail_proto.v1 import edge_sync_pb2 as pb
 from retail_proto.v1 import edge_sync_pb2_grpc as pb_grpc
@@ -94,17 +95,23 @@ def summary(
     zones: Sequence[tuple[str, float, int]] = (("z1", 20.0, 1),),
     path_points: int = 8,
     track_id: str | None = None,
+    packed: bool = True,
 ) -> pb.TrackSummary:
+    """A valid summary; ``packed=False`` sends its path as ``PathPoint`` messages, as the first agents did."""
     probs = dict.fromkeys(("decisive", "disinterested", "hesitant", "interested", "confused", "frustrated"), 0.0)
     if behavior:
         probs[behavior] = 1.0
+    points = [(i * seconds / max(path_points, 1), 0.5 * i, 1.0) for i in range(path_points)]
+    path = np.array(points, dtype=np.float64).reshape(-1, 3)
     return pb.TrackSummary(
         track_id=track_id or str(uuid.uuid4()),
         store_id=store_id,
         camera_id=camera_id,
         start_time=stamp(start),
         end_time=stamp(start + seconds),
-        path=[pb.PathPoint(t=i * seconds / max(path_points, 1), x=0.5 * i, y=1.0) for i in range(path_points)],
+        path_t=path[:, 0].astype("<f8").tobytes() if packed else b"",
+        path_xy=path[:, 1:].astype("<f4").tobytes() if packed else b"",
+        path=[] if packed else [pb.PathPoint(t=t, x=x, y=y) for t, x, y in points],
         distance_m=3.5,
         mean_speed_mps=0.4,
         max_speed_mps=1.1,

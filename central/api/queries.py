@@ -526,7 +526,8 @@ def _contains(conn: Connection, column: KeyedColumnElement[Any], needle: str) ->
     return func.instr(column, needle) > 0
 
 
-TRACK_COLUMNS = frozenset(track_summaries.c.keys())
+# what a summary row holds as ingest makes it (the database numbers the id)
+TRACK_COLUMNS = frozenset(c.name for c in track_summaries.c if c is not track_summaries.autoincrement_column)
 
 
 def track_out(row: Mapping[Any, Any]) -> TrackOut:
@@ -594,8 +595,13 @@ def tracks(
     )
 
 
-def track(conn: Connection, track_id: str) -> TrackOut | None:
-    row = conn.execute(select(track_summaries).where(track_summaries.c.track_id == track_id)).first()
+def track(conn: Connection, store_id: str, track_id: str) -> TrackOut | None:
+    """The store's summary of that track. There is no index of track ids alone (it would put every insert at
+    a random place): the store's part of the ``(store_id, start_ts, track_id)`` key is searched instead."""
+    t = track_summaries.c
+    row = conn.execute(
+        select(track_summaries).where(t.store_id == store_id, t.track_id == track_id).order_by(t.start_ts).limit(1)
+    ).first()
     return track_out(row._mapping) if row is not None else None
 
 

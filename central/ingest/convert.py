@@ -52,13 +52,66 @@ def round3(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _paths(msgs: Sequence[pb.TrackSummary]) -> tuple[list[np.ndarray], list[str]]:
-    """Every summary's path as an (N, 3) array of [t, x, y] as received, and as the stored JSON (millimetres).
+_TIMES = np.dtype("<f8")  # path_t: little-endian float64 per point
+_XY = np.dtype("<f4")  # path_xy: little-endian float32 pairs
 
-    Done for the whole batch at once: reading the points is the only per-point Python left.
+
+def _packed_problem(msg: pb.TrackSummary) -> str | None:
+    t, xy = len(msg.path_t), len(msg.path_xy)
+    if t % 8 or xy != t:
+        return (
+            f"packed path has {t} bytes of path_t and {xy} of path_xy: "
+            "both must hold 8 bytes per point (float64 t; float32 x, y)"
+        )
+    if msg.path:
+        return "path is sent both as points and packed: send one form"
+    return None
+
+
+def _points(msg: pb.TrackSummary) -> np.ndarray:
+    """The path of ``PathPoint`` messages (the first agents' form) as an (N, 3) array."""
+    return np.array([(p.t, p.x, p.y) for p in msg.path], dtype=np.float64).reshape(-1, 3)
+
+
+def _paths(msgs: Sequence[pb.TrackSummary]) -> tuple[list[np.ndarray], list[str], list[str | None]]:
+    """Every summary's path as an (N, 3) array of [t, x, y] as received, as the stored JSON (millimetres),
+    and the defect that kept it from being decoded, if any (its path is then empty).
+
+    Done for the whole batch at once: packed paths of all summaries are decoded by one ``frombuffer``.
     """
-    counts = [len(m.path) for m in msgs]
-    flat = np.array([v for m in msgs for p in m.path for v in (p.t, p.x, p.y)], dtype=np.float64).reshape(-1, 3)
+    counts: list[int] = []
+    problems: list[str | None] = []
+    times: list[bytes] = []
+    xys: list[bytes] = []
+    points: dict[int, np.ndarray] = {}  # summaries that sent PathPoint messages
+    for i, m in enumerate(msgs):
+        if m.path_t or m.path_xy:
+            problem = _packed_problem(m)
+            problems.append(problem)
+            if problem is None:
+                times.append(m.path_t)
+                xys.append(m.path_xy)
+                counts.append(len(m.path_t) // 8)
+            else:
+                counts.append(0)
+        else:
+            problems.append(None)
+            points[i] = _points(m)
+            counts.append(len(points[i]))
+    packed = np.empty((len(b"".join(times)) // 8, 3))
+    packed[:, 0] = np.frombuffer(b"".join(times), dtype=_TIMES)
+    packed[:, 1:] = np.frombuffer(b"".join(xys), dtype=_XY).reshape(-1, 2)
+    if points:
+        pieces, offset = [], 0
+        for i, n in enumerate(counts):
+            if i in points:
+                pieces.append(points[i])
+            else:
+                pieces.append(packed[offset : offset + n])
+                offset += n
+        flat = np.concatenate(pieces) if pieces else packed
+    else:
+        flat = packed
     rounded = round3(flat)
     ends = np.cumsum(counts).tolist()
     starts = [0, *ends][:-1]
@@ -67,7 +120,7 @@ def _paths(msgs: Sequence[pb.TrackSummary]) -> tuple[list[np.ndarray], list[str]
         orjson.dumps(rounded[a:b], option=orjson.OPT_SERIALIZE_NUMPY).decode()
         for a, b in zip(starts, ends, strict=True)
     ]
-    return arrays, texts
+    return arrays, texts, problems
 
 
 def summary_in(msg: pb.TrackSummary, received_at: float) -> SummaryIn:
@@ -75,11 +128,16 @@ def summary_in(msg: pb.TrackSummary, received_at: float) -> SummaryIn:
 
 
 def summaries_in(msgs: Sequence[pb.TrackSummary], received_at: float) -> list[SummaryIn]:
-    paths, path_texts = _paths(msgs)
-    return [_summary_in(m, p, text, received_at) for m, p, text in zip(msgs, paths, path_texts, strict=True)]
+    paths, path_texts, problems = _paths(msgs)
+    return [
+        _summary_in(m, p, text, problem, received_at)
+        for m, p, text, problem in zip(msgs, paths, path_texts, problems, strict=True)
+    ]
 
 
-def _summary_in(msg: pb.TrackSummary, path: np.ndarray, path_text: str, received_at: float) -> SummaryIn:
+def _summary_in(
+    msg: pb.TrackSummary, path: np.ndarray, path_text: str, problem: str | None, received_at: float
+) -> SummaryIn:
     start = _ts(msg.start_time, msg.HasField("start_time"))
     end = _ts(msg.end_time, msg.HasField("end_time"))
     zone_dwell = [(z.zone_id, float(z.seconds), int(z.visits)) for z in msg.zone_dwell]
@@ -105,7 +163,7 @@ def _summary_in(msg: pb.TrackSummary, path: np.ndarray, path_text: str, received
         "behavior_model": msg.behavior_model,
         "received_at": received_at,
     }
-    return SummaryIn(row, zone_dwell, zone_order, path, probabilities)
+    return SummaryIn(row, zone_dwell, zone_order, path, probabilities, problem)
 
 
 def tile_in(msg: pb.HeatmapTile, received_at: float) -> TileIn:

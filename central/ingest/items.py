@@ -50,6 +50,7 @@ class SummaryIn:
     zone_order: list[str]
     path: np.ndarray  # (N, 3) [t, x, y] as received; the row holds it rounded, as JSON
     probabilities: dict[str, float]
+    problem: str | None = None  # what kept the message from being decoded (the path is then empty)
 
     @property
     def key(self) -> str:

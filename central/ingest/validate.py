@@ -86,6 +86,8 @@ def check_summary(
     ``path_sound``: :func:`paths_sound` found nothing wrong with the path, which is then not checked again.
     """
     row = item.row
+    if item.problem:
+        return item.problem
     if not _CANONICAL_UUID4.fullmatch(row["track_id"]):
         try:
             parsed = uuid.UUID(row["track_id"])

@@ -1,10 +1,12 @@
 """Store a validated push exactly once, with its rollups, in one transaction; acknowledge only what committed.
 
-Idempotency is the database's: ``INSERT ... ON CONFLICT DO NOTHING RETURNING``
-on each item's key tells which items this call stored; only those change the
-rollups. Works the same on SQLite and PostgreSQL, and across several central
-replicas on one PostgreSQL (rollup rows are updated in a fixed order, so
-concurrent pushes cannot deadlock).
+Idempotency is the database's: each item's key (a summary's store, start time
+and UUID; a tile's or count's bucket) is unique, and only the items this call
+stored change the rollups. On PostgreSQL, ``INSERT ... ON CONFLICT DO NOTHING
+RETURNING`` tells which those are, also across several central replicas (rollup
+rows are updated in a fixed order, so concurrent pushes cannot deadlock). On
+SQLite the transaction takes the write lock first (``BEGIN IMMEDIATE``), looks
+the batch's keys up in one statement and inserts the rest.
 
 The statements of the transaction are multi-row ``INSERT ... VALUES (...), (...)``
 built once per table and row count from the schema (:func:`values_sql`) and run
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Dialect, Engine, Table, and_, literal, select, tuple_, union_all
+from sqlalchemy import Connection, Dialect, Engine, Table, UniqueConstraint, and_, literal, select, tuple_, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -55,7 +57,17 @@ def upsert(conn: Connection, table: Table) -> Any:
 
 
 def _key_columns(table: Table) -> list[str]:
+    """What identifies a row to ``ON CONFLICT``: its unique key where it has one beside a surrogate id
+    (``track_summaries``), else its primary key."""
+    for constraint in table.constraints:
+        if isinstance(constraint, UniqueConstraint):
+            return [c.name for c in constraint.columns]
     return [c.name for c in table.primary_key.columns]
+
+
+def _data_columns(table: Table) -> list[str]:
+    """Every column ingest writes: all but a surrogate id the database numbers itself."""
+    return [c.name for c in table.columns if c is not table.autoincrement_column]
 
 
 # rows per statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters
@@ -112,9 +124,8 @@ def execute_values(
     rows: Sequence[Sequence[Any]],
     columns: Sequence[str],
     on_conflict: str = "DO NOTHING",
-    returning: bool = False,
-) -> list[tuple[Any, ...]]:
-    """Write ``rows`` (values in ``columns`` order); the key of each row written when ``returning``.
+) -> None:
+    """Write ``rows`` (values in ``columns`` order).
 
     SQLite gets statements of up to ``_MAX_ROWS`` rows each; PostgreSQL one
     single-row statement run for every row (psycopg pipelines it, which the
@@ -122,21 +133,39 @@ def execute_values(
     """
     names = tuple(columns)
     if conn.dialect.name == "postgresql":
-        sql = values_sql(conn.dialect, table, names, 1, on_conflict, returning)
-        if not returning:
-            conn.exec_driver_sql(sql, [tuple(r) for r in rows])
-            return []
-        return _returning_many(conn, sql, rows)
+        conn.exec_driver_sql(values_sql(conn.dialect, table, names, 1, on_conflict, False), [tuple(r) for r in rows])
+        return
     per = max(1, min(_MAX_ROWS, _MAX_PARAMS // len(columns)))
-    out: list[tuple[Any, ...]] = []
     for i in range(0, len(rows), per):
         chunk = rows[i : i + per]
-        sql = values_sql(conn.dialect, table, names, len(chunk), on_conflict, returning)
-        params = tuple(v for row in chunk for v in row)
-        result = conn.exec_driver_sql(sql, params)
-        if returning:
-            out.extend(tuple(r) for r in result)
-    return out
+        sql = values_sql(conn.dialect, table, names, len(chunk), on_conflict, False)
+        conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row))
+
+
+@functools.lru_cache(maxsize=64)
+def _stored_sql(dialect: Dialect, table: Table, rows: int) -> str:
+    quote = dialect.identifier_preparer.quote
+    keys = _key_columns(table)
+    one = "(" + ", ".join(["?"] * len(keys)) + ")"
+    on = " AND ".join(f"t.{quote(k)} = v.column{i + 1}" for i, k in enumerate(keys))
+    # CROSS JOIN makes SQLite walk the listed keys and look each up in the table's key index
+    return (
+        f"SELECT {', '.join(f't.{quote(k)}' for k in keys)} FROM (VALUES {', '.join([one] * rows)}) AS v "
+        f"CROSS JOIN {quote(table.name)} AS t ON {on}"
+    )
+
+
+def _stored_keys(conn: Connection, table: Table, keys: Sequence[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+    """SQLite: which of ``keys`` the table holds already. One indexed statement returns only those
+    (usually none): far cheaper than ``RETURNING`` every inserted row, which steps the statement once per
+    row, each step giving up the GIL and waiting to take it back while other pushes convert."""
+    found: set[tuple[Any, ...]] = set()
+    per = _MAX_PARAMS // max(1, len(_key_columns(table)))
+    for i in range(0, len(keys), per):
+        chunk = keys[i : i + per]
+        result = conn.exec_driver_sql(_stored_sql(conn.dialect, table, len(chunk)), tuple(v for k in chunk for v in k))
+        found.update(tuple(r) for r in result)
+    return found
 
 
 @dataclass
@@ -294,6 +323,8 @@ class IngestWriter:
     def _transaction(self, accepted: _Accepted, now: float) -> set[int]:
         stored: set[int] = set()
         with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock now: nothing changes under the key lookups
             new_summaries = self._insert_new(
                 conn, track_summaries, [s.row for s in accepted.summaries], accepted.summaries
             )
@@ -309,19 +340,25 @@ class IngestWriter:
     def _insert_new(
         self, conn: Connection, table: Table, rows: list[dict[str, Any]], items: Sequence[Any]
     ) -> list[Any]:
-        """Insert what is not there yet; the items whose rows this statement inserted, first occurrence only."""
+        """Insert what is not there yet; the items whose rows this call inserted, first occurrence only."""
         if not rows:
             return []
-        keys = _key_columns(table)
-        columns = [c.name for c in table.columns]
-        values = [[row[c] for c in columns] for row in rows]
-        inserted = set(execute_values(conn, table, values, columns, returning=True))
-        new = []
-        for row, item in zip(rows, items, strict=True):
-            key = tuple(row[k] for k in keys)
+        names = _key_columns(table)
+        columns = _data_columns(table)
+        keys = [tuple(row[k] for k in names) for row in rows]
+        if conn.dialect.name == "postgresql":
+            sql = values_sql(conn.dialect, table, tuple(columns), 1, "DO NOTHING", True)
+            inserted = set(_returning_many(conn, sql, [[row[c] for c in columns] for row in rows]))
+        else:  # one writer at a time (BEGIN IMMEDIATE): what is not stored now is inserted below
+            inserted = set(keys) - _stored_keys(conn, table, keys)
+        new, values = [], []
+        for key, row, item in zip(keys, rows, items, strict=True):
             if key in inserted:
                 inserted.discard(key)  # a second copy in the same batch is a duplicate
                 new.append(item)
+                values.append([row[c] for c in columns])
+        if conn.dialect.name != "postgresql":
+            execute_values(conn, table, values, columns)
         return new
 
     def _add(self, conn: Connection, table: Table, deltas: dict[Any, Any], counters: Sequence[str]) -> None:

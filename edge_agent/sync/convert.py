@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 from retail_proto.v1 import edge_sync_pb2 as pb
 
 from edge_agent.domain import HeatmapTile, LineCount, TrackSummary
+
+_TIMES = np.dtype("<f8")  # the packed path's layout: see TrackSummary.path_t in the proto
+_XY = np.dtype("<f4")
 
 
 def timestamp(ts: float) -> Timestamp:
@@ -14,13 +18,15 @@ def timestamp(ts: float) -> Timestamp:
 
 
 def summary_pb(s: TrackSummary) -> pb.TrackSummary:
+    path = np.asarray(s.path, dtype=np.float64).reshape(-1, 3)
     return pb.TrackSummary(
         track_id=s.track_id,
         store_id=s.store_id,
         camera_id=s.camera_id,
         start_time=timestamp(s.start_time),
         end_time=timestamp(s.end_time),
-        path=[pb.PathPoint(t=t, x=x, y=y) for t, x, y in s.path],
+        path_t=path[:, 0].astype(_TIMES).tobytes(),
+        path_xy=path[:, 1:].astype(_XY).tobytes(),
         distance_m=s.distance_m,
         mean_speed_mps=s.mean_speed_mps,
         max_speed_mps=s.max_speed_mps,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import grpc
@@ -73,12 +74,19 @@ def test_bad_items_are_rejected_alone_with_a_reason(database_url: str) -> None:
         "in the future": summary("s1", start=now + 3 * 86400),
         "unknown behaviour": summary("s1", behavior="angry"),
         "path over 64 points": summary("s1", path_points=65),
+        "legacy path over 64 points": summary("s1", path_points=65, packed=False),
         "not a UUID": summary("s1", track_id="person-42"),
         "other store": summary("s2"),
     }
     negative = summary("s1")
     negative.distance_m = -1.0
     bad["negative distance"] = negative
+    torn = summary("s1")
+    torn.path_xy = torn.path_xy[:-3]
+    bad["torn packed path"] = torn
+    both = summary("s1")
+    both.path.add(t=0.0, x=1.0, y=1.0)
+    bad["both path forms"] = both
     with running_ingest(database_url) as central:
         ack = stub(central.port).Push(push("s1", [good, *bad.values()]), metadata=auth(token))
     results = {r.key: r for r in ack.results}
@@ -89,10 +97,30 @@ def test_bad_items_are_rejected_alone_with_a_reason(database_url: str) -> None:
     assert "in the future" in reasons["in the future"].reason
     assert "unknown behaviour 'angry'" in reasons["unknown behaviour"].reason
     assert "65 points (at most 64)" in reasons["path over 64 points"].reason
+    assert "65 points (at most 64)" in reasons["legacy path over 64 points"].reason
+    assert "64 bytes of path_t and 61 of path_xy" in reasons["torn packed path"].reason
+    assert "both as points and packed" in reasons["both path forms"].reason
     assert "not a UUID" in reasons["not a UUID"].reason
     assert "differs from the batch's 's1'" in reasons["other store"].reason
     assert "negative" in reasons["negative distance"].reason
     assert count(database_url, track_summaries) == 1
+    engine.dispose()
+
+
+def test_paths_sent_as_points_or_packed_are_stored_alike(database_url: str) -> None:
+    """Agents of the first version send PathPoint messages; later ones the packed columns: same stored path."""
+    engine = make_engine(database_url)
+    token = create_store(engine, "s1")
+    packed = summary("s1", path_points=5, seconds=30.0)
+    points = summary("s1", path_points=5, seconds=30.0, packed=False)
+    with running_ingest(database_url) as central:
+        ack = stub(central.port).Push(push("s1", [packed, points]), metadata=auth(token))
+    assert [r.status for r in ack.results] == [STORED, STORED]
+    with engine.connect() as conn:
+        stored = dict(conn.execute(select(track_summaries.c.track_id, track_summaries.c.path)).all())
+    expected = [[6.0 * i, 0.5 * i, 1.0] for i in range(5)]
+    assert json.loads(stored[packed.track_id]) == expected
+    assert json.loads(stored[points.track_id]) == expected
     engine.dispose()
 
 

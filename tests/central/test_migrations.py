@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert, select, text
 
-from central.db.migrate import current_revision, head_revision, upgrade
-from central.db.schema import metadata
+from central.db.migrate import alembic_config, current_revision, head_revision, upgrade
+from central.db.schema import metadata, track_summaries
 
 
 def test_migrated_database_matches_the_schema(engine: Engine) -> None:
@@ -18,4 +21,61 @@ def test_migrated_database_matches_the_schema(engine: Engine) -> None:
 
 
 def test_upgrading_twice_changes_nothing(engine: Engine) -> None:
+    assert upgrade(engine) == head_revision(engine)
+
+
+def _summary_values(track_id: str, store_id: str, start: float) -> dict[str, object]:
+    return {
+        "track_id": track_id,
+        "store_id": store_id,
+        "camera_id": "cam1",
+        "start_ts": start,
+        "end_ts": start + 30,
+        "dwell_s": 30.0,
+        "distance_m": 4.0,
+        "mean_speed_mps": 0.2,
+        "max_speed_mps": 0.9,
+        "stop_count": 1,
+        "behavior": "interested",
+        "probabilities": None,
+        "zone_dwell": "[]",
+        "zone_order": "[]",
+        "path": "[]",
+        "detector_model": "yolov8n/1",
+        "behavior_model": "behavior-classifier/2",
+        "received_at": start + 60,
+    }
+
+
+def test_summaries_stored_under_0001_survive_0002_and_its_downgrade(engine: Engine) -> None:
+    """0002 rebuilds track_summaries around an insertion-ordered id: stored summaries are kept both ways."""
+    config = alembic_config(engine)
+    command.downgrade(config, "0001")
+    old = [
+        _summary_values(str(uuid.uuid4()), store, start) for store, start in [("s2", 2e9), ("s1", 1.9e9), ("s1", 1.8e9)]
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO track_summaries ("
+                + ", ".join(old[0])
+                + ") VALUES ("
+                + ", ".join(f":{k}" for k in old[0])
+                + ")"
+            ),
+            old,
+        )
+    assert upgrade(engine) == head_revision(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(track_summaries.c.id, track_summaries.c.track_id).order_by(track_summaries.c.id)
+        ).all()
+    # copied in store and time order, so ids follow it
+    assert [r.track_id for r in rows] == [old[2]["track_id"], old[1]["track_id"], old[0]["track_id"]]
+    with engine.begin() as conn:  # the same UUID in another store is another summary now
+        conn.execute(insert(track_summaries), [_summary_values(str(old[0]["track_id"]), "s3", 2e9)])
+    command.downgrade(config, "0001")
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT track_id, store_id FROM track_summaries ORDER BY track_id")).all()
+    assert sorted(kept) == sorted((str(v["track_id"]), str(v["store_id"])) for v in old)
     assert upgrade(engine) == head_revision(engine)

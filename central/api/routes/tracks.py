@@ -57,7 +57,7 @@ def get_track(
     store: Store,
     track_id: Annotated[str, Path(pattern=TRACK_ID_PATTERN, description="the track's UUID")],
 ) -> TrackOut:
-    found = queries.track(conn, track_id)
-    if found is None or found.store_id != store.store_id:
+    found = queries.track(conn, store.store_id, track_id)
+    if found is None:
         raise not_found(f"track {track_id!r} of store {store.store_id!r}")
     return found

@@ -79,7 +79,9 @@ Global___ItemStatus: _TypeAlias = ItemStatus  # noqa: Y015
 
 @_typing.final
 class PathPoint(_message.Message):
-    """One timed point of a trajectory on the floor plane."""
+    """One timed point of a trajectory on the floor plane. Agents of this version
+    send paths as TrackSummary's packed path_t and path_xy instead.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -175,6 +177,8 @@ class TrackSummary(_message.Message):
     BEHAVIOR_PROBABILITIES_FIELD_NUMBER: _builtins.int
     DETECTOR_MODEL_FIELD_NUMBER: _builtins.int
     BEHAVIOR_MODEL_FIELD_NUMBER: _builtins.int
+    PATH_T_FIELD_NUMBER: _builtins.int
+    PATH_XY_FIELD_NUMBER: _builtins.int
     track_id: _builtins.str
     """random UUID4, no link to identity"""
     store_id: _builtins.str
@@ -189,13 +193,24 @@ class TrackSummary(_message.Message):
     """"name/version" """
     behavior_model: _builtins.str
     """"name/version", empty until classified"""
+    path_t: _builtins.bytes
+    """The packed path, as TensorFlow's TensorProto packs tensor content: raw
+    little-endian values, point after point. path_t holds one float64 per
+    point (seconds since start_time, 8 bytes), path_xy one float32 pair per
+    point (x then y in metres, 8 bytes), so both are 8 bytes per point.
+    """
+    path_xy: _builtins.bytes
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def end_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def path(self) -> _containers.RepeatedCompositeFieldContainer[Global___PathPoint]:
-        """at most 64 points, floor metres"""
+        """The path, at most 64 points in floor metres: either as points (the first
+        agents' form) or packed in path_t and path_xy below, which both sides
+        encode and decode as whole arrays instead of a message per point. Central
+        reads the packed form when path_t or path_xy is set, else the points.
+        """
 
     @_builtins.property
     def zone_dwell(self) -> _containers.RepeatedCompositeFieldContainer[Global___ZoneDwell]: ...
@@ -224,10 +239,12 @@ class TrackSummary(_message.Message):
         behavior_probabilities: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
         detector_model: _builtins.str = ...,
         behavior_model: _builtins.str = ...,
+        path_t: _builtins.bytes = ...,
+        path_xy: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["behavior", b"behavior", "behavior_model", b"behavior_model", "behavior_probabilities", b"behavior_probabilities", "camera_id", b"camera_id", "detector_model", b"detector_model", "distance_m", b"distance_m", "end_time", b"end_time", "max_speed_mps", b"max_speed_mps", "mean_speed_mps", b"mean_speed_mps", "path", b"path", "start_time", b"start_time", "stop_count", b"stop_count", "store_id", b"store_id", "track_id", b"track_id", "zone_dwell", b"zone_dwell", "zone_order", b"zone_order"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["behavior", b"behavior", "behavior_model", b"behavior_model", "behavior_probabilities", b"behavior_probabilities", "camera_id", b"camera_id", "detector_model", b"detector_model", "distance_m", b"distance_m", "end_time", b"end_time", "max_speed_mps", b"max_speed_mps", "mean_speed_mps", b"mean_speed_mps", "path", b"path", "path_t", b"path_t", "path_xy", b"path_xy", "start_time", b"start_time", "stop_count", b"stop_count", "store_id", b"store_id", "track_id", b"track_id", "zone_dwell", b"zone_dwell", "zone_order", b"zone_order"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
