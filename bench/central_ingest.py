@@ -65,6 +65,7 @@ from sqlalchemy import Connection, Engine, Table, event, func, select, text
 from sqlalchemy.engine import make_url
 
 from central.config import CentralConfig, GrpcConfig, IngestLimits
+from central.db.checkpoint import WalCheckpointer
 from central.db.engine import SQLITE_PRAGMAS, make_engine
 from central.db.migrate import upgrade
 from central.db.schema import (
@@ -214,8 +215,9 @@ def serve(database_url: str, port_file: Path, profile: Path | None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await server.stop(5)
+        with WalCheckpointer(engine):
+            await stop.wait()
+            await server.stop(5)
 
     loop_profile = cProfile.Profile() if profile is not None else None
     if loop_profile is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
@@ -38,6 +39,7 @@ class EdgeSyncService(pb_grpc.EdgeSyncServicer):
         self.writer = writer
         self.config = config
         self.verifier = SecretVerifier()
+        self._one_push = threading.Lock()
 
     async def _authorize(self, context: Context, store_id: str) -> str:
         """The token's store, which must be the one the call is for; aborts the call otherwise."""
@@ -70,7 +72,8 @@ class EdgeSyncService(pb_grpc.EdgeSyncServicer):
         return convert.push_ack(request.batch_id, results)
 
     def _push(self, request: pb.PushRequest) -> list[Any]:
-        return self.writer.push(convert.batch_in(request, time.time()))
+        with self._one_push:
+            return self.writer.push(convert.batch_in(request, time.time()))
 
     async def Heartbeat(self, request: pb.AgentHeartbeat, context: Context) -> pb.HeartbeatReply:  # noqa: N802
         await self._authorize(context, request.store_id)

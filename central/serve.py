@@ -11,6 +11,7 @@ from collections.abc import Generator
 import uvicorn
 
 from central.config import CentralConfig
+from central.db.checkpoint import WalCheckpointer
 from central.db.engine import make_engine
 from central.db.migrate import upgrade
 from central.grpc_service import grpc_server
@@ -51,25 +52,26 @@ async def serve(config: CentralConfig, ready: asyncio.Event | None = None) -> No
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await server.start()
-    http_task = asyncio.create_task(http.serve())
-    while not http.started and not http_task.done():
-        await asyncio.sleep(0.02)
-    if http_task.done():
-        await server.stop(0)
-        http_task.result()
-        raise OSError(f"cannot serve HTTP on {config.http.host}:{config.http.port}")
-    http_port = http.servers[0].sockets[0].getsockname()[1]
-    logger.info("database %s at revision %s", engine.url.render_as_string(hide_password=True), revision)
-    # one line each, flushed: scripts and tests read the ports from here
-    print(f"gRPC ingest on {config.grpc.host}:{grpc_port}", flush=True)
-    print(f"REST API on http://{config.http.host}:{http_port}/api/v1 (docs at /docs)", flush=True)
-    if ready is not None:
-        ready.set()
-    await stop.wait()
-    logger.info("stopping: finishing in-flight calls (up to %.0f s)", GRACE_S)
-    http.should_exit = True
-    await server.stop(GRACE_S)
-    await http_task
+    with WalCheckpointer(engine):  # SQLite: commits stay short while a thread copies the WAL back
+        await server.start()
+        http_task = asyncio.create_task(http.serve())
+        while not http.started and not http_task.done():
+            await asyncio.sleep(0.02)
+        if http_task.done():
+            await server.stop(0)
+            http_task.result()
+            raise OSError(f"cannot serve HTTP on {config.http.host}:{config.http.port}")
+        http_port = http.servers[0].sockets[0].getsockname()[1]
+        logger.info("database %s at revision %s", engine.url.render_as_string(hide_password=True), revision)
+        # one line each, flushed: scripts and tests read the ports from here
+        print(f"gRPC ingest on {config.grpc.host}:{grpc_port}", flush=True)
+        print(f"REST API on http://{config.http.host}:{http_port}/api/v1 (docs at /docs)", flush=True)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        logger.info("stopping: finishing in-flight calls (up to %.0f s)", GRACE_S)
+        http.should_exit = True
+        await server.stop(GRACE_S)
+        await http_task
     engine.dispose()
     logger.info("stopped")

@@ -18,6 +18,7 @@ from retail_proto.v1 import edge_sync_pb2 as pb
 from retail_proto.v1 import edge_sync_pb2_grpc as pb_grpc
 
 from central.config import CentralConfig, GrpcConfig, TlsConfig
+from central.db.checkpoint import WalCheckpointer
 from central.db.engine import make_engine
 from central.grpc_service import grpc_server
 from central.live import LiveFeed
@@ -54,7 +55,8 @@ def running_ingest(
     if not started.wait(10):
         raise RuntimeError("gRPC server did not start")
     try:
-        yield RunningIngest(int(holder["port"]), feed, cfg)  # type: ignore[call-overload]
+        with WalCheckpointer(engine, interval_s=0.05):
+            yield RunningIngest(int(holder["port"]), feed, cfg)  # type: ignore[call-overload]
     finally:
         server = holder["server"]
         asyncio.run_coroutine_threadsafe(server.stop(1), loop).result(10)  # type: ignore[attr-defined]

@@ -59,6 +59,7 @@ from central.api.models import (
     ZoneRank,
 )
 from central.api.timerange import DAY, HOUR, Bucket, TimeRange, floor_to, iso
+from central.db import paths
 from central.db.schema import (
     BEHAVIOR_COLUMNS,
     DWELL_BINS_S,
@@ -530,6 +531,14 @@ def _contains(conn: Connection, column: KeyedColumnElement[Any], needle: str) ->
 TRACK_COLUMNS = frozenset(c.name for c in track_summaries.c if c is not track_summaries.autoincrement_column)
 
 
+def _path(blob: bytes, where: str) -> list[list[float]]:
+    try:
+        return paths.readable(blob)
+    except ValueError as e:
+        logger.warning("%s: path not shown: %s", where, e)
+        return []
+
+
 def track_out(row: Mapping[Any, Any]) -> TrackOut:
     """A stored summary row (JSON columns as text) as the API shows it; also used for live events."""
     where = f"track {row['track_id']}"
@@ -554,7 +563,7 @@ def track_out(row: Mapping[Any, Any]) -> TrackOut:
         probabilities=_json(row["probabilities"], {}, where),
         zone_dwell=zone_dwell,
         zone_order=[str(z) for z in _json(row["zone_order"], [], where)],
-        path=_json(row["path"], [], where),
+        path=_path(row["path"], where),
         detector_model=row["detector_model"],
         behavior_model=row["behavior_model"],
         received_at=row["received_at"],

@@ -118,7 +118,7 @@ track_summaries = Table(
     Column("probabilities", Text),  # JSON object label -> probability
     Column("zone_dwell", Text, nullable=False),  # JSON [[zone_id, seconds, visits], ...]
     Column("zone_order", Text, nullable=False),  # JSON [zone_id, ...]
-    Column("path", Text, nullable=False),  # JSON [[t, x, y], ...], at most 64 points
+    Column("path", LargeBinary, nullable=False),  # at most 64 points, packed as central.db.paths says
     Column("detector_model", String(128), nullable=False),
     Column("behavior_model", String(128), nullable=False),
     Column("received_at", Float, nullable=False),

@@ -10,6 +10,7 @@ import orjson
 from google.protobuf.timestamp_pb2 import Timestamp
 from retail_proto.v1 import edge_sync_pb2 as pb
 
+from central.db import paths
 from central.ingest.fleet import CameraReport, Heartbeat
 from central.ingest.items import Batch, ItemResult, Kind, LineCountIn, Status, SummaryIn, TileIn
 
@@ -31,31 +32,6 @@ def _ts(stamp: Timestamp, present: bool) -> float:
     return stamp.seconds + stamp.nanos * 1e-9 if present else math.nan
 
 
-def round3(values: np.ndarray) -> np.ndarray:
-    """``round(v, 3)`` of every value, exactly as Python rounds it, at array speed.
-
-    ``rint(v * 1000) / 1000`` is what Python's correctly rounded ``round`` gives
-    wherever the product's rounding error cannot move it across a half: values
-    closer than that to a half (and huge or non-finite ones) are left to Python.
-    Positions arrive as float32, whose product by 1000 is exact, so in practice
-    only a time of exactly half a millisecond ever takes the slow way.
-    """
-    with np.errstate(invalid="ignore", over="ignore"):  # inf and NaN go the slow way
-        scaled = values * 1000.0
-        whole = np.rint(scaled)
-        out = whole / 1000.0
-        doubt = ~((np.abs(np.abs(scaled - whole) - 0.5) > 1e-5) & (np.abs(scaled) < 2.0**33))
-    if doubt.any():
-        flat, src = out.reshape(-1), values.reshape(-1)
-        for i in np.flatnonzero(doubt.reshape(-1)).tolist():
-            flat[i] = round(float(src[i]), 3)
-    return out
-
-
-_TIMES = np.dtype("<f8")  # path_t: little-endian float64 per point
-_XY = np.dtype("<f4")  # path_xy: little-endian float32 pairs
-
-
 def _packed_problem(msg: pb.TrackSummary) -> str | None:
     t, xy = len(msg.path_t), len(msg.path_xy)
     if t % 8 or xy != t:
@@ -73,34 +49,41 @@ def _points(msg: pb.TrackSummary) -> np.ndarray:
     return np.array([(p.t, p.x, p.y) for p in msg.path], dtype=np.float64).reshape(-1, 3)
 
 
-def _paths(msgs: Sequence[pb.TrackSummary]) -> tuple[list[np.ndarray], list[str], list[str | None]]:
-    """Every summary's path as an (N, 3) array of [t, x, y] as received, as the stored JSON (millimetres),
+def _paths(msgs: Sequence[pb.TrackSummary]) -> tuple[list[np.ndarray], list[bytes], list[str | None]]:
+    """Every summary's path as an (N, 3) array of [t, x, y] as received, as stored (:mod:`central.db.paths`),
     and the defect that kept it from being decoded, if any (its path is then empty).
 
-    Done for the whole batch at once: packed paths of all summaries are decoded by one ``frombuffer``.
+    Done for the whole batch at once: the packed paths of all summaries are decoded by one ``frombuffer``
+    each for times and positions, and stored as they came.
     """
     counts: list[int] = []
     problems: list[str | None] = []
+    stored: list[bytes] = []
     times: list[bytes] = []
     xys: list[bytes] = []
     points: dict[int, np.ndarray] = {}  # summaries that sent PathPoint messages
     for i, m in enumerate(msgs):
-        if m.path_t or m.path_xy:
+        t, xy = m.path_t, m.path_xy
+        if t or xy:
             problem = _packed_problem(m)
             problems.append(problem)
             if problem is None:
-                times.append(m.path_t)
-                xys.append(m.path_xy)
-                counts.append(len(m.path_t) // 8)
+                times.append(t)
+                xys.append(xy)
+                counts.append(len(t) // paths.TIMES.itemsize)
+                stored.append(t + xy)
             else:
                 counts.append(0)
+                stored.append(b"")
         else:
             problems.append(None)
             points[i] = _points(m)
             counts.append(len(points[i]))
-    packed = np.empty((len(b"".join(times)) // 8, 3))
-    packed[:, 0] = np.frombuffer(b"".join(times), dtype=_TIMES)
-    packed[:, 1:] = np.frombuffer(b"".join(xys), dtype=_XY).reshape(-1, 2)
+            stored.append(paths.pack(points[i]))
+    all_times = b"".join(times)
+    packed = np.empty((len(all_times) // paths.TIMES.itemsize, 3))
+    packed[:, 0] = np.frombuffer(all_times, dtype=paths.TIMES)
+    packed[:, 1:] = np.frombuffer(b"".join(xys), dtype=paths.XY).reshape(-1, 2)
     if points:
         pieces, offset = [], 0
         for i, n in enumerate(counts):
@@ -112,15 +95,9 @@ def _paths(msgs: Sequence[pb.TrackSummary]) -> tuple[list[np.ndarray], list[str]
         flat = np.concatenate(pieces) if pieces else packed
     else:
         flat = packed
-    rounded = round3(flat)
     ends = np.cumsum(counts).tolist()
-    starts = [0, *ends][:-1]
-    arrays = [flat[a:b] for a, b in zip(starts, ends, strict=True)]
-    texts = [
-        orjson.dumps(rounded[a:b], option=orjson.OPT_SERIALIZE_NUMPY).decode()
-        for a, b in zip(starts, ends, strict=True)
-    ]
-    return arrays, texts, problems
+    arrays = [flat[a:b] for a, b in zip([0, *ends][:-1], ends, strict=True)]
+    return arrays, stored, problems
 
 
 def summary_in(msg: pb.TrackSummary, received_at: float) -> SummaryIn:
@@ -128,21 +105,23 @@ def summary_in(msg: pb.TrackSummary, received_at: float) -> SummaryIn:
 
 
 def summaries_in(msgs: Sequence[pb.TrackSummary], received_at: float) -> list[SummaryIn]:
-    paths, path_texts, problems = _paths(msgs)
+    arrays, stored, problems = _paths(msgs)
     return [
-        _summary_in(m, p, text, problem, received_at)
-        for m, p, text, problem in zip(msgs, paths, path_texts, problems, strict=True)
+        _summary_in(m, path, blob, problem, received_at)
+        for m, path, blob, problem in zip(msgs, arrays, stored, problems, strict=True)
     ]
 
 
 def _summary_in(
-    msg: pb.TrackSummary, path: np.ndarray, path_text: str, problem: str | None, received_at: float
+    msg: pb.TrackSummary, path: np.ndarray, stored_path: bytes, problem: str | None, received_at: float
 ) -> SummaryIn:
+    # upb hands back Python floats, ints and strs already: no conversions on this hot path
     start = _ts(msg.start_time, msg.HasField("start_time"))
     end = _ts(msg.end_time, msg.HasField("end_time"))
-    zone_dwell = [(z.zone_id, float(z.seconds), int(z.visits)) for z in msg.zone_dwell]
-    zone_order = list(msg.zone_order)
-    probabilities = dict(msg.behavior_probabilities)
+    zone_dwell = [(z.zone_id, z.seconds, z.visits) for z in msg.zone_dwell]
+    zone_order = msg.zone_order[:]
+    scores = msg.behavior_probabilities
+    probabilities = {label: scores[label] for label in scores}  # dict(scores) goes through a Python KeysView
     row = {
         "track_id": msg.track_id,
         "store_id": msg.store_id,
@@ -150,15 +129,15 @@ def _summary_in(
         "start_ts": start,
         "end_ts": end,
         "dwell_s": end - start,
-        "distance_m": float(msg.distance_m),
-        "mean_speed_mps": float(msg.mean_speed_mps),
-        "max_speed_mps": float(msg.max_speed_mps),
-        "stop_count": int(msg.stop_count),
+        "distance_m": msg.distance_m,
+        "mean_speed_mps": msg.mean_speed_mps,
+        "max_speed_mps": msg.max_speed_mps,
+        "stop_count": msg.stop_count,
         "behavior": msg.behavior or None,
         "probabilities": orjson.dumps(probabilities).decode() if probabilities else None,
         "zone_dwell": orjson.dumps(zone_dwell).decode(),
         "zone_order": orjson.dumps(zone_order).decode(),
-        "path": path_text,
+        "path": stored_path,
         "detector_model": msg.detector_model,
         "behavior_model": msg.behavior_model,
         "received_at": received_at,

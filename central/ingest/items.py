@@ -48,7 +48,7 @@ class SummaryIn:
     row: dict[str, Any]
     zone_dwell: list[tuple[str, float, int]]
     zone_order: list[str]
-    path: np.ndarray  # (N, 3) [t, x, y] as received; the row holds it rounded, as JSON
+    path: np.ndarray  # (N, 3) [t, x, y] as received; the row holds it packed (central.db.paths)
     probabilities: dict[str, float]
     problem: str | None = None  # what kept the message from being decoded (the path is then empty)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,9 +68,100 @@ def _number_problem(what: str, value: float, upper: float) -> str | None:
 def check_summaries(
     items: Sequence[SummaryIn], store_id: str, now: float, limits: IngestLimits, layouts: Mapping[str, Layout]
 ) -> list[str | None]:
-    """:func:`check_summary` of each item; the batch's paths are checked together, at array speed."""
-    sound = paths_sound(items)
-    return [check_summary(i, store_id, now, limits, layouts, path_sound=ok) for i, ok in zip(items, sound, strict=True)]
+    """:func:`check_summary` of each item, which only the items :func:`summaries_sound` doubts go through."""
+    paths = paths_sound(items)
+    sound = summaries_sound(items, store_id, now, limits, layouts, paths)
+    return [
+        None if ok else check_summary(i, store_id, now, limits, layouts, path_sound=path)
+        for i, ok, path in zip(items, sound, paths, strict=True)
+    ]
+
+
+def _column(items: Sequence[SummaryIn], name: str) -> np.ndarray:
+    return np.fromiter((i.row[name] for i in items), dtype=np.float64, count=len(items))
+
+
+def summaries_sound(
+    items: Sequence[SummaryIn],
+    store_id: str,
+    now: float,
+    limits: IngestLimits,
+    layouts: Mapping[str, Layout],
+    paths: Sequence[bool],
+) -> list[bool]:
+    """For each item, True when :func:`check_summary` certainly finds nothing; False: let it say what.
+
+    The numeric rules run over the whole batch as arrays (NaN fails every comparison, so a missing
+    time or a non-finite number is doubted too); the rest is a short per-item test with no messages.
+    """
+    if not items:
+        return []
+    start, end = _column(items, "start_ts"), _column(items, "end_ts")
+    duration = end - start
+    distance, mean, top = (
+        _column(items, "distance_m"),
+        _column(items, "mean_speed_mps"),
+        _column(items, "max_speed_mps"),
+    )
+    stops = _column(items, "stop_count")
+    latest = now + limits.max_future_s
+    with np.errstate(invalid="ignore"):
+        ok = (start >= EARLIEST_TS) & (start <= latest) & (end >= EARLIEST_TS) & (end <= latest)
+        ok &= (duration >= 0) & (duration <= limits.max_track_s)
+        ok &= (distance >= 0) & (distance <= limits.max_distance_m) & (stops >= 0) & (stops <= _MAX_STOPS)
+        ok &= (mean >= 0) & (mean <= limits.max_speed_mps) & (top >= 0) & (top <= limits.max_speed_mps)
+        ok &= mean <= top + 1e-3
+    good_ids: set[str] = set()  # ids of this batch known to match _ID
+    out = []
+    for item, numbers, path, seconds in zip(items, ok.tolist(), paths, duration.tolist(), strict=True):
+        row = item.row
+        out.append(
+            numbers
+            and path
+            and item.problem is None
+            and row["store_id"] == store_id
+            and _CANONICAL_UUID4.fullmatch(row["track_id"]) is not None
+            and _ids_sound((row["camera_id"],), good_ids)
+            and _zones_sound(item, seconds, layouts.get(row["camera_id"]), good_ids)
+            and _behavior_sound(row["behavior"], item.probabilities)
+        )
+    return out
+
+
+def _ids_sound(ids: Iterable[str], good: set[str]) -> bool:
+    for value in ids:
+        if value not in good:
+            if not _ID.match(value):
+                return False
+            good.add(value)
+    return True
+
+
+def _zones_sound(item: SummaryIn, duration: float, layout: Layout | None, good_ids: set[str]) -> bool:
+    known = layout.zones if layout is not None else None
+    upper = duration + 1.0
+    for zone_id, seconds, visits in item.zone_dwell:
+        if not (0.0 <= seconds <= upper and visits >= 1 and (known is None or zone_id in known)):
+            return False
+    dwelt = {z for z, _, _ in item.zone_dwell}
+    return _ids_sound(dwelt, good_ids) and dwelt.issuperset(item.zone_order)
+
+
+def _behavior_sound(behavior: str | None, probabilities: Mapping[str, float]) -> bool:
+    if behavior is None:
+        return not probabilities
+    if behavior not in _LABELS:
+        return False
+    if not probabilities:
+        return True
+    values = probabilities.values()
+    # a NaN or infinite value makes the sum NaN or infinite, which fails the test
+    return (
+        _LABELS.issuperset(probabilities)
+        and abs(sum(values) - 1.0) <= 0.01
+        and min(values) >= 0.0
+        and max(values) <= 1.0
+    )
 
 
 def check_summary(

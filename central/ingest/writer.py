@@ -18,8 +18,10 @@ at hundreds of summaries per push.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import math
+import operator
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -63,6 +65,14 @@ def _key_columns(table: Table) -> list[str]:
         if isinstance(constraint, UniqueConstraint):
             return [c.name for c in constraint.columns]
     return [c.name for c in table.primary_key.columns]
+
+
+def _tuple_getter(names: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """``row -> (row[name], ...)`` at C speed (``itemgetter`` of one name gives the bare value)."""
+    if len(names) == 1:
+        only = names[0]
+        return lambda row: (row[only],)
+    return operator.itemgetter(*names)
 
 
 def _data_columns(table: Table) -> list[str]:
@@ -139,7 +149,7 @@ def execute_values(
     for i in range(0, len(rows), per):
         chunk = rows[i : i + per]
         sql = values_sql(conn.dialect, table, names, len(chunk), on_conflict, False)
-        conn.exec_driver_sql(sql, tuple(v for row in chunk for v in row))
+        conn.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(chunk)))
 
 
 @functools.lru_cache(maxsize=64)
@@ -163,7 +173,7 @@ def _stored_keys(conn: Connection, table: Table, keys: Sequence[tuple[Any, ...]]
     per = _MAX_PARAMS // max(1, len(_key_columns(table)))
     for i in range(0, len(keys), per):
         chunk = keys[i : i + per]
-        result = conn.exec_driver_sql(_stored_sql(conn.dialect, table, len(chunk)), tuple(v for k in chunk for v in k))
+        result = conn.exec_driver_sql(_stored_sql(conn.dialect, table, len(chunk)), tuple(itertools.chain(*chunk)))
         found.update(tuple(r) for r in result)
     return found
 
@@ -343,12 +353,13 @@ class IngestWriter:
         """Insert what is not there yet; the items whose rows this call inserted, first occurrence only."""
         if not rows:
             return []
-        names = _key_columns(table)
+        key_of = _tuple_getter(_key_columns(table))
         columns = _data_columns(table)
-        keys = [tuple(row[k] for k in names) for row in rows]
+        values_of = _tuple_getter(columns)
+        keys = [key_of(row) for row in rows]
         if conn.dialect.name == "postgresql":
             sql = values_sql(conn.dialect, table, tuple(columns), 1, "DO NOTHING", True)
-            inserted = set(_returning_many(conn, sql, [[row[c] for c in columns] for row in rows]))
+            inserted = set(_returning_many(conn, sql, [values_of(row) for row in rows]))
         else:  # one writer at a time (BEGIN IMMEDIATE): what is not stored now is inserted below
             inserted = set(keys) - _stored_keys(conn, table, keys)
         new, values = [], []
@@ -356,7 +367,7 @@ class IngestWriter:
             if key in inserted:
                 inserted.discard(key)  # a second copy in the same batch is a duplicate
                 new.append(item)
-                values.append([row[c] for c in columns])
+                values.append(values_of(row))
         if conn.dialect.name != "postgresql":
             execute_values(conn, table, values, columns)
         return new

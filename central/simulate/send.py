@@ -28,6 +28,7 @@ from retail_proto.v1 import edge_sync_pb2_grpc as pb_grpc
 from sqlalchemy import Engine
 
 from central.config import CentralConfig, GrpcConfig
+from central.db.checkpoint import WalCheckpointer
 from central.db.engine import make_engine
 from central.db.migrate import upgrade
 from central.grpc_service import grpc_server
@@ -296,7 +297,8 @@ def local_ingest(database_url: str) -> Iterator[str]:
     try:
         server, port = asyncio.run_coroutine_threadsafe(start(), loop).result(30)
         try:
-            yield f"127.0.0.1:{port}"
+            with WalCheckpointer(engine):
+                yield f"127.0.0.1:{port}"
         finally:
             asyncio.run_coroutine_threadsafe(server.stop(5), loop).result(30)
     finally:

@@ -28,6 +28,7 @@ from sqlalchemy import Engine, insert
 from central.api.app import create_app
 from central.api.deps import ApiSettings
 from central.api.keys import create_api_key, list_api_keys, revoke_api_key
+from central.db import paths
 from central.db.engine import make_engine
 from central.db.schema import (
     BEHAVIOR_COLUMNS,
@@ -136,7 +137,7 @@ def summary_row(s: Summary) -> dict[str, Any]:
         "probabilities": json.dumps(probabilities) if probabilities else None,
         "zone_dwell": json.dumps([list(z) for z in s.zone_dwell]),
         "zone_order": json.dumps([z[0] for z in s.zone_dwell]),
-        "path": json.dumps([[s.start, 1.0, 2.0], [s.start + s.dwell, 3.0, 4.0]]),
+        "path": paths.pack(np.array([[s.start, 1.0, 2.0], [s.start + s.dwell, 3.0, 4.0]])),
         "detector_model": "yolov8n/1",
         "behavior_model": "behavior-classifier/2" if s.behavior else "",
         "received_at": s.start + s.dwell + 1,
@@ -669,7 +670,7 @@ def test_live_stream_delivers_published_summaries(api: Api) -> None:
         event = json.loads(first[-1].removeprefix("data:"))
         assert event["track_id"] == stored["track_id"]
         assert event["zone_dwell"] == [{"zone_id": "till", "seconds": 10.0, "visits": 1}]  # as /tracks shows it
-        assert event["path"] == json.loads(stored["path"])
+        assert event["path"] == paths.readable(stored["path"])
         second = _read_sse(lines, "data:")
         assert json.loads(second[-1].removeprefix("data:")) == other
         assert list(lines) == [""]  # limit=2: the server ends the stream

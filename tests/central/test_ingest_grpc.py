@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import grpc
@@ -12,6 +11,7 @@ from grpc_fixtures import HOUR_START, auth, push, running_ingest, stamp, stub, s
 from retail_proto.v1 import edge_sync_pb2 as pb
 from sqlalchemy import func, select
 
+from central.db import paths
 from central.db.engine import make_engine
 from central.db.schema import agent_heartbeats, agents, heatmap_daily, line_hourly, track_summaries, traffic_hourly
 from central.stores import create_store, rotate_token
@@ -119,8 +119,8 @@ def test_paths_sent_as_points_or_packed_are_stored_alike(database_url: str) -> N
     with engine.connect() as conn:
         stored = dict(conn.execute(select(track_summaries.c.track_id, track_summaries.c.path)).all())
     expected = [[6.0 * i, 0.5 * i, 1.0] for i in range(5)]
-    assert json.loads(stored[packed.track_id]) == expected
-    assert json.loads(stored[points.track_id]) == expected
+    assert paths.readable(stored[packed.track_id]) == expected
+    assert paths.readable(stored[points.track_id]) == expected
     engine.dispose()
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
+import numpy as np
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, insert, select, text
 
+from central.db import paths
 from central.db.migrate import alembic_config, current_revision, head_revision, upgrade
 from central.db.schema import metadata, track_summaries
 
@@ -24,7 +27,10 @@ def test_upgrading_twice_changes_nothing(engine: Engine) -> None:
     assert upgrade(engine) == head_revision(engine)
 
 
-def _summary_values(track_id: str, store_id: str, start: float) -> dict[str, object]:
+POINTS = [[0.0, 1.5, 2.25], [29.999, 3.125, -4.0]]
+
+
+def _summary_values(track_id: str, store_id: str, start: float, path: object) -> dict[str, object]:
     return {
         "track_id": track_id,
         "store_id": store_id,
@@ -40,7 +46,7 @@ def _summary_values(track_id: str, store_id: str, start: float) -> dict[str, obj
         "probabilities": None,
         "zone_dwell": "[]",
         "zone_order": "[]",
-        "path": "[]",
+        "path": path,
         "detector_model": "yolov8n/1",
         "behavior_model": "behavior-classifier/2",
         "received_at": start + 60,
@@ -51,8 +57,10 @@ def test_summaries_stored_under_0001_survive_0002_and_its_downgrade(engine: Engi
     """0002 rebuilds track_summaries around an insertion-ordered id: stored summaries are kept both ways."""
     config = alembic_config(engine)
     command.downgrade(config, "0001")
+    as_json = json.dumps(POINTS)
     old = [
-        _summary_values(str(uuid.uuid4()), store, start) for store, start in [("s2", 2e9), ("s1", 1.9e9), ("s1", 1.8e9)]
+        _summary_values(str(uuid.uuid4()), store, start, as_json)
+        for store, start in [("s2", 2e9), ("s1", 1.9e9), ("s1", 1.8e9)]
     ]
     with engine.begin() as conn:
         conn.execute(
@@ -68,14 +76,22 @@ def test_summaries_stored_under_0001_survive_0002_and_its_downgrade(engine: Engi
     assert upgrade(engine) == head_revision(engine)
     with engine.connect() as conn:
         rows = conn.execute(
-            select(track_summaries.c.id, track_summaries.c.track_id).order_by(track_summaries.c.id)
+            select(track_summaries.c.id, track_summaries.c.track_id, track_summaries.c.path).order_by(
+                track_summaries.c.id
+            )
         ).all()
     # copied in store and time order, so ids follow it
     assert [r.track_id for r in rows] == [old[2]["track_id"], old[1]["track_id"], old[0]["track_id"]]
+    assert all(paths.readable(r.path) == POINTS for r in rows)  # JSON paths packed on the way
     with engine.begin() as conn:  # the same UUID in another store is another summary now
-        conn.execute(insert(track_summaries), [_summary_values(str(old[0]["track_id"]), "s3", 2e9)])
+        conn.execute(
+            insert(track_summaries), [_summary_values(str(old[0]["track_id"]), "s3", 2e9, paths.pack(np.array(POINTS)))]
+        )
     command.downgrade(config, "0001")
     with engine.connect() as conn:
-        kept = conn.execute(text("SELECT track_id, store_id FROM track_summaries ORDER BY track_id")).all()
-    assert sorted(kept) == sorted((str(v["track_id"]), str(v["store_id"])) for v in old)
+        kept = conn.execute(text("SELECT track_id, store_id, path FROM track_summaries ORDER BY track_id")).all()
+    assert sorted((r.track_id, r.store_id) for r in kept) == sorted(
+        (str(v["track_id"]), str(v["store_id"])) for v in old
+    )
+    assert all(json.loads(r.path) == POINTS for r in kept)
     assert upgrade(engine) == head_revision(engine)

@@ -1,4 +1,4 @@
-"""track summaries keyed in insertion order, unique by store, start time and UUID
+"""track summaries keyed in insertion order, unique by store, start time and UUID; paths packed
 
 Revision ID: 0002
 Revises: 0001
@@ -9,12 +9,21 @@ an index of every summary ever stored; ingest slowed as the table grew. Rows now
 get an insertion-ordered id, and the idempotency key (store, start time, UUID)
 is a unique index whose inserts go to the end of each store's range.
 
+Paths are stored packed as the agents send them (``central.db.paths``: float64
+times, then float32 x, y pairs) instead of as JSON, which ingest had to format
+number by number.
+
 The table is rebuilt (SQLite cannot change a primary key in place): rows are
-copied in store and time order, which takes about a minute per ten million.
+copied in store and time order, their paths converted on the way.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
 import sqlalchemy as sa
 from alembic import op
 
@@ -45,7 +54,10 @@ _DATA_COLUMNS = (
 )
 
 
-def _columns() -> list[sa.Column[object]]:
+_OLD = sa.table("track_summaries_old", sa.column("id"), *(sa.column(c) for c in _DATA_COLUMNS))
+
+
+def _columns(path: sa.types.TypeEngine[Any]) -> list[sa.Column[Any]]:
     return [
         sa.Column("track_id", sa.String(length=36), nullable=False),
         sa.Column("store_id", sa.String(length=64), nullable=False),
@@ -61,7 +73,7 @@ def _columns() -> list[sa.Column[object]]:
         sa.Column("probabilities", sa.Text(), nullable=True),
         sa.Column("zone_dwell", sa.Text(), nullable=False),
         sa.Column("zone_order", sa.Text(), nullable=False),
-        sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("path", path, nullable=False),
         sa.Column("detector_model", sa.String(length=128), nullable=False),
         sa.Column("behavior_model", sa.String(length=128), nullable=False),
         sa.Column("received_at", sa.Float(), nullable=False),
@@ -77,11 +89,31 @@ def _set_aside(indexes: tuple[str, ...], primary_key: str) -> None:
         op.execute(f"ALTER TABLE track_summaries_old RENAME CONSTRAINT {primary_key} TO {primary_key}_old")
 
 
-def _copy_and_drop_old() -> None:
-    columns = ", ".join(_DATA_COLUMNS)
-    op.execute(
-        f"INSERT INTO track_summaries ({columns}) SELECT {columns} FROM track_summaries_old ORDER BY store_id, start_ts"
-    )
+def _packed(text: str) -> bytes:
+    """A JSON path ``[[t, x, y], ...]`` as 0002 stores it (frozen here: later code may change)."""
+    points = np.asarray(json.loads(text) or [], dtype=np.float64).reshape(-1, 3)
+    return points[:, 0].astype("<f8").tobytes() + points[:, 1:].astype("<f4").tobytes()
+
+
+def _json(blob: bytes) -> str:
+    """A packed path back as 0001's JSON, rounded to milliseconds and millimetres."""
+    n = len(blob) // 16
+    t = np.frombuffer(blob, dtype="<f8", count=n).tolist()
+    xy = np.frombuffer(blob, dtype="<f4", offset=8 * n).reshape(n, 2).tolist()
+    return json.dumps([[round(a, 3), round(x, 3), round(y, 3)] for a, (x, y) in zip(t, xy, strict=True)])
+
+
+def _copy_and_drop_old(path: Callable[[Any], object], where: sa.ColumnElement[bool] | None = None) -> None:
+    """Every row (or those ``where`` selects) of the old table into the new one, in store and time order."""
+    conn = op.get_bind()
+    old = _OLD
+    new = sa.table("track_summaries", *(sa.column(c) for c in _DATA_COLUMNS))
+    query = sa.select(*(old.c[c] for c in _DATA_COLUMNS)).order_by(old.c.store_id, old.c.start_ts)
+    if where is not None:
+        query = query.where(where)
+    rows = conn.execute(query.execution_options(yield_per=5000))
+    for part in rows.partitions():
+        conn.execute(sa.insert(new), [{**r._mapping, "path": path(r.path)} for r in part])
     op.drop_table("track_summaries_old")
 
 
@@ -90,14 +122,14 @@ def upgrade() -> None:
     op.create_table(
         "track_summaries",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
-        *_columns(),
+        *_columns(sa.LargeBinary()),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_track_summaries")),
         sa.UniqueConstraint(
             "store_id", "start_ts", "track_id", name=op.f("uq_track_summaries_store_id_start_ts_track_id")
         ),
     )
     op.create_index("ix_track_summaries_store_camera_start", "track_summaries", ["store_id", "camera_id", "start_ts"])
-    _copy_and_drop_old()
+    _copy_and_drop_old(lambda text: _packed(str(text)))
 
 
 def downgrade() -> None:
@@ -110,14 +142,11 @@ def downgrade() -> None:
         )
     op.create_table(
         "track_summaries",
-        *_columns(),
+        *_columns(sa.Text()),
         sa.PrimaryKeyConstraint("track_id", name=op.f("pk_track_summaries")),
     )
     op.create_index("ix_track_summaries_store_camera_start", "track_summaries", ["store_id", "camera_id", "start_ts"])
     op.create_index("ix_track_summaries_store_start", "track_summaries", ["store_id", "start_ts"])
-    columns = ", ".join(_DATA_COLUMNS)
-    op.execute(
-        f"INSERT INTO track_summaries ({columns}) SELECT {columns} FROM track_summaries_old "
-        "WHERE id IN (SELECT min(id) FROM track_summaries_old GROUP BY track_id)"
-    )
-    op.drop_table("track_summaries_old")
+    other = _OLD.alias("other")
+    first = sa.select(sa.func.min(other.c.id)).group_by(other.c.track_id)
+    _copy_and_drop_old(lambda blob: _json(bytes(blob)), _OLD.c.id.in_(first))
