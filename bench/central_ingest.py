@@ -51,7 +51,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -84,6 +84,7 @@ from central.ingest.fleet import record_heartbeat
 from central.ingest.items import LineCountIn, SummaryIn, TileIn
 from central.ingest.writer import IngestWriter
 from central.live import LiveFeed
+from central.serve import SWITCH_INTERVAL_S
 from central.simulate.generate import (
     BUCKET_S,
     GRID_COLS,
@@ -187,23 +188,26 @@ def server_versions(postgres_url: str) -> str:
 
 
 def serve(database_url: str, port_file: Path, profile: Path | None) -> None:
+    sys.setswitchinterval(SWITCH_INTERVAL_S)  # as retail-central serve does
     """Run a central gRPC ingest on 127.0.0.1 until SIGTERM; write its port, and its profile when asked."""
     config = CentralConfig(database_url=database_url, grpc=GrpcConfig(host="127.0.0.1", port=0))
     engine = make_engine(database_url)
     profiles: dict[int, cProfile.Profile] = {}
     if profile is not None:
-        # the servicer converts and writes in worker threads (asyncio.to_thread): one profiler per thread
-        unprofiled = EdgeSyncService._push
+        # the servicer checks and commits in a worker thread each: one profiler per thread
+        def profiled(unprofiled: Callable[..., Any]) -> Callable[..., Any]:
+            def run_profiled(*args: Any) -> Any:
+                prof = profiles.setdefault(threading.get_ident(), cProfile.Profile())
+                prof.enable()
+                try:
+                    return unprofiled(*args)
+                finally:
+                    prof.disable()
 
-        def profiled(self: EdgeSyncService, request: pb.PushRequest) -> list[Any]:
-            prof = profiles.setdefault(threading.get_ident(), cProfile.Profile())
-            prof.enable()
-            try:
-                return unprofiled(self, request)
-            finally:
-                prof.disable()
+            return run_profiled
 
-        EdgeSyncService._push = profiled  # type: ignore[method-assign]
+        EdgeSyncService._check_push = profiled(EdgeSyncService._check_push)  # type: ignore[method-assign]
+        IngestWriter.commit = profiled(IngestWriter.commit)  # type: ignore[method-assign]
 
     async def run() -> None:
         server, port = grpc_server(config, engine, LiveFeed())

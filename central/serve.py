@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Generator
 
 import uvicorn
@@ -20,6 +21,10 @@ from central.live import LiveFeed
 logger = logging.getLogger(__name__)
 
 GRACE_S = 10.0
+# How long a thread may hold the GIL while another waits for it (Python's default is 5 ms). Ingest's
+# commit thread waits for the GIL after every database call while the check thread converts the next
+# push; 1 ms measured 10 % more summaries per second than 5 ms, 0.2 ms less again.
+SWITCH_INTERVAL_S = 0.001
 
 
 class _Uvicorn(uvicorn.Server):
@@ -35,6 +40,7 @@ async def serve(config: CentralConfig, ready: asyncio.Event | None = None) -> No
     from central.api.app import create_app  # noqa: PLC0415 - FastAPI is only needed when serving
 
     # FastAPI runs up to 40 sync handlers at once: a pool that size keeps them from queueing for a connection
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     engine = make_engine(config.database_url, pool_size=20, max_overflow=20)
     revision = upgrade(engine)
     feed = LiveFeed()

@@ -185,6 +185,17 @@ class _Accepted:
     counts: list[LineCountIn]
 
 
+@dataclass
+class Checked:
+    """A batch after :meth:`IngestWriter.check`: what it refused and why, and what it accepted."""
+
+    batch: Batch
+    now: float
+    rejected: dict[tuple[Kind, int], ItemResult]
+    accepted: _Accepted
+    retry_reason: str | None = None  # the checks could not read the database: every item is to be resent
+
+
 class IngestWriter:
     def __init__(
         self,
@@ -202,15 +213,20 @@ class IngestWriter:
 
     def push(self, batch: Batch) -> list[ItemResult]:
         """One result per item, in the batch's order (summaries, tiles, line counts)."""
+        return self.commit(self.check(batch))
+
+    def check(self, batch: Batch) -> Checked:
+        """Validate every item (reading what the database knows of the store); nothing is written."""
         now = self.clock()
+        checked = Checked(batch, now, {}, _Accepted([], [], []))
         camera_ids = {s.row["camera_id"] for s in batch.summaries} | {c.row["camera_id"] for c in batch.line_counts}
         try:
             layouts = self.layouts(batch.store_id, camera_ids)
             shapes = self._day_shapes(batch.store_id, batch.tiles)
         except DBAPIError as e:
-            return self._all_retry(batch, e)
-        results: dict[tuple[Kind, int], ItemResult] = {}
-        accepted = _Accepted([], [], [])
+            checked.retry_reason = self._retry_reason(batch, e)
+            return checked
+        results, accepted = checked.rejected, checked.accepted
         reasons = validate.check_summaries(batch.summaries, batch.store_id, now, self.limits, layouts)
         for i, (s, reason) in enumerate(zip(batch.summaries, reasons, strict=True)):
             if reason:
@@ -233,11 +249,17 @@ class IngestWriter:
                 results[(Kind.LINE_COUNT, i)] = ItemResult(Kind.LINE_COUNT, c.key, Status.REJECTED, reason)
             else:
                 accepted.counts.append(c)
-        try:
-            stored = self._store(accepted, now)
-        except DBAPIError as e:
-            stored = None
-            retry_reason = self._retry_reason(batch, e)
+        return checked
+
+    def commit(self, checked: Checked) -> list[ItemResult]:
+        """Store what :meth:`check` accepted, in one transaction; one result per item, in the batch's order."""
+        batch, accepted, retry_reason = checked.batch, checked.accepted, checked.retry_reason
+        stored: set[int] | None = None
+        if retry_reason is None:
+            try:
+                stored = self._store(accepted, checked.now)
+            except DBAPIError as e:
+                retry_reason = self._retry_reason(batch, e)
         ordered: list[ItemResult] = []
         groups: tuple[tuple[Kind, Sequence[SummaryIn | TileIn | LineCountIn]], ...] = (
             (Kind.SUMMARY, batch.summaries),
@@ -246,10 +268,10 @@ class IngestWriter:
         )
         for kind, items in groups:
             for i, item in enumerate(items):
-                if (kind, i) in results:
-                    ordered.append(results[(kind, i)])
+                if (kind, i) in checked.rejected:
+                    ordered.append(checked.rejected[(kind, i)])
                 elif stored is None:
-                    ordered.append(ItemResult(kind, item.key, Status.RETRY, retry_reason))
+                    ordered.append(ItemResult(kind, item.key, Status.RETRY, retry_reason or ""))
                 elif id(item) in stored:
                     ordered.append(ItemResult(kind, item.key, Status.STORED))
                 else:
@@ -262,14 +284,6 @@ class IngestWriter:
     def _retry_reason(batch: Batch, e: DBAPIError) -> str:
         logger.warning("store %s: batch %s not stored, agent told to retry: %s", batch.store_id, batch.batch_id, e)
         return f"database unavailable ({type(e.orig).__name__ if e.orig else type(e).__name__}): {str(e.orig)[:200]}"
-
-    def _all_retry(self, batch: Batch, e: DBAPIError) -> list[ItemResult]:
-        reason = self._retry_reason(batch, e)
-        return [
-            *(ItemResult(Kind.SUMMARY, s.key, Status.RETRY, reason) for s in batch.summaries),
-            *(ItemResult(Kind.TILE, t.key, Status.RETRY, reason) for t in batch.tiles),
-            *(ItemResult(Kind.LINE_COUNT, c.key, Status.RETRY, reason) for c in batch.line_counts),
-        ]
 
     # --- reads that validation needs --------------------------------------------------------
 
