@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,8 +23,7 @@ class Status(str, Enum):
     RETRY = "retry"  # transient failure: resend later
 
 
-@dataclass(frozen=True)
-class ItemResult:
+class ItemResult(NamedTuple):  # a tuple: made for every pushed item, ten times cheaper than a frozen dataclass
     kind: Kind
     key: str
     status: Status
