@@ -48,12 +48,18 @@ class WalCheckpointer:
     def _run(self) -> None:
         assert self.path is not None
         conn = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
+        failing = False
         try:
             while not self._stop.wait(self.interval_s):
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     self.checkpoints += 1
+                    if failing:
+                        logger.info("background WAL checkpoints of %s work again", self.path)
+                    failing = False
                 except sqlite3.Error as e:  # a full disk or a locked file: commits checkpoint themselves meanwhile
-                    logger.warning("background WAL checkpoint of %s failed: %s", self.path, e)
+                    if not failing:  # once per outage, not twice a second
+                        logger.warning("background WAL checkpoint of %s failed (retrying quietly): %s", self.path, e)
+                    failing = True
         finally:
             conn.close()
