@@ -77,6 +77,7 @@ from central.db.schema import (
     line_hourly,
     track_summaries,
     traffic_hourly,
+    written_columns,
 )
 from central.grpc_service import EdgeSyncService, grpc_server
 from central.ingest import convert, rollups
@@ -107,7 +108,7 @@ POSTGRES_URL = os.environ.get("RETAIL_TEST_POSTGRES_URL", "postgresql+psycopg://
 BATCH = 500
 PATH_POINTS = 32
 STORED = pb.ITEM_STATUS_STORED
-SUMMARY_COLUMNS = [c.name for c in track_summaries.columns if c is not track_summaries.autoincrement_column]
+SUMMARY_COLUMNS = [c.name for c in written_columns(track_summaries)]
 TILE_COLUMNS = [c.name for c in heatmap_tiles.columns]
 COUNT_COLUMNS = [c.name for c in line_counts.columns]
 SUMMARIES_PER_STORE_DAY = 1000  # a little under what the simulator makes: the load stops at --load exactly
@@ -727,7 +728,7 @@ class Loader:
     def _bulk(self, raw: Any, table: Table, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
-        written = [c for c in table.columns if c is not table.autoincrement_column]  # the database numbers ids
+        written = written_columns(table)
         columns = [c.name for c in written]
         if self.db.kind == "sqlite":
             raw.executemany(insert_sql(table.name, columns, "?"), rows)

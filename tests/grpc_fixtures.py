@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import grpc
-import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 from retail_proto.v1 import edge_sync_pb2 as pb
 from retail_proto.v1 import edge_sync_pb2_grpc as pb_grpc
@@ -22,6 +21,7 @@ from central.db.checkpoint import WalCheckpointer
 from central.db.engine import make_engine
 from central.grpc_service import grpc_server
 from central.live import LiveFeed
+from edge_agent.sync.convert import pack_path
 
 
 @dataclass
@@ -104,15 +104,15 @@ def summary(
     if behavior:
         probs[behavior] = 1.0
     points = [(i * seconds / max(path_points, 1), 0.5 * i, 1.0) for i in range(path_points)]
-    path = np.array(points, dtype=np.float64).reshape(-1, 3)
+    path_t, path_xy = pack_path(points) if packed else (b"", b"")
     return pb.TrackSummary(
         track_id=track_id or str(uuid.uuid4()),
         store_id=store_id,
         camera_id=camera_id,
         start_time=stamp(start),
         end_time=stamp(start + seconds),
-        path_t=path[:, 0].astype("<f8").tobytes() if packed else b"",
-        path_xy=path[:, 1:].astype("<f4").tobytes() if packed else b"",
+        path_t=path_t,
+        path_xy=path_xy,
         path=[] if packed else [pb.PathPoint(t=t, x=x, y=y) for t, x, y in points],
         distance_m=3.5,
         mean_speed_mps=0.4,

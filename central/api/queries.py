@@ -74,6 +74,7 @@ from central.db.schema import (
     stores,
     track_summaries,
     traffic_hourly,
+    written_columns,
     zones,
 )
 
@@ -528,7 +529,7 @@ def _contains(conn: Connection, column: KeyedColumnElement[Any], needle: str) ->
 
 
 # what a summary row holds as ingest makes it (the database numbers the id)
-TRACK_COLUMNS = frozenset(c.name for c in track_summaries.c if c is not track_summaries.autoincrement_column)
+TRACK_COLUMNS = frozenset(c.name for c in written_columns(track_summaries))
 
 
 def _path(blob: bytes, where: str) -> list[list[float]]:

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-TIMES = np.dtype("<f8")
-XY = np.dtype("<f4")
+from edge_agent.sync.convert import PATH_TIMES, PATH_XY, pack_path
+
+TIMES, XY = PATH_TIMES, PATH_XY  # the proto's packed layout is the stored one
 POINT_BYTES = TIMES.itemsize + 2 * XY.itemsize
 
 
 def pack(points: np.ndarray) -> bytes:
     """An (N, 3) array of ``[t, x, y]`` as stored."""
-    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    return points[:, 0].astype(TIMES).tobytes() + points[:, 1:].astype(XY).tobytes()
+    return b"".join(pack_path(points))
 
 
 def unpack(blob: bytes) -> np.ndarray:

@@ -8,6 +8,8 @@ never scan raw summaries.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -34,6 +36,12 @@ metadata = MetaData(
         "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     }
 )
+
+
+def written_columns(table: Table) -> list[Column[Any]]:
+    """The columns a writer fills: all but a surrogate id the database numbers itself."""
+    return [c for c in table.columns if c is not table.autoincrement_column]
+
 
 ID = 64  # longest store, camera, zone, line or agent id
 # upper bounds (seconds) of the dwell distribution's bins; the last bin is open

@@ -34,7 +34,7 @@ def _ts(stamp: Timestamp, present: bool) -> float:
 
 def _packed_problem(msg: pb.TrackSummary) -> str | None:
     t, xy = len(msg.path_t), len(msg.path_xy)
-    if t % 8 or xy != t:
+    if t % paths.TIMES.itemsize or xy != t:  # 8 bytes per point in each
         return (
             f"packed path has {t} bytes of path_t and {xy} of path_xy: "
             "both must hold 8 bytes per point (float64 t; float32 x, y)"

@@ -43,6 +43,7 @@ from central.db.schema import (
     lines,
     track_summaries,
     traffic_hourly,
+    written_columns,
     zones,
 )
 from central.ingest import rollups, validate
@@ -73,11 +74,6 @@ def _tuple_getter(names: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any,
         only = names[0]
         return lambda row: (row[only],)
     return operator.itemgetter(*names)
-
-
-def _data_columns(table: Table) -> list[str]:
-    """Every column ingest writes: all but a surrogate id the database numbers itself."""
-    return [c.name for c in table.columns if c is not table.autoincrement_column]
 
 
 # rows per statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters
@@ -170,7 +166,7 @@ def _stored_keys(conn: Connection, table: Table, keys: Sequence[tuple[Any, ...]]
     (usually none): far cheaper than ``RETURNING`` every inserted row, which steps the statement once per
     row, each step giving up the GIL and waiting to take it back while other pushes convert."""
     found: set[tuple[Any, ...]] = set()
-    per = _MAX_PARAMS // max(1, len(_key_columns(table)))
+    per = _MAX_PARAMS // len(_key_columns(table))
     for i in range(0, len(keys), per):
         chunk = keys[i : i + per]
         result = conn.exec_driver_sql(_stored_sql(conn.dialect, table, len(chunk)), tuple(itertools.chain(*chunk)))
@@ -368,7 +364,7 @@ class IngestWriter:
         if not rows:
             return []
         key_of = _tuple_getter(_key_columns(table))
-        columns = _data_columns(table)
+        columns = [c.name for c in written_columns(table)]
         values_of = _tuple_getter(columns)
         keys = [key_of(row) for row in rows]
         if conn.dialect.name == "postgresql":

@@ -8,8 +8,15 @@ from retail_proto.v1 import edge_sync_pb2 as pb
 
 from edge_agent.domain import HeatmapTile, LineCount, TrackSummary
 
-_TIMES = np.dtype("<f8")  # the packed path's layout: see TrackSummary.path_t in the proto
-_XY = np.dtype("<f4")
+# the packed path's layout (TrackSummary.path_t and path_xy in the proto); central reads it with these too
+PATH_TIMES = np.dtype("<f8")
+PATH_XY = np.dtype("<f4")
+
+
+def pack_path(points: object) -> tuple[bytes, bytes]:
+    """``[[t, x, y], ...]`` (any sequence or (N, 3) array) as the proto's ``path_t`` and ``path_xy``."""
+    array = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    return array[:, 0].astype(PATH_TIMES).tobytes(), array[:, 1:].astype(PATH_XY).tobytes()
 
 
 def timestamp(ts: float) -> Timestamp:
@@ -18,15 +25,15 @@ def timestamp(ts: float) -> Timestamp:
 
 
 def summary_pb(s: TrackSummary) -> pb.TrackSummary:
-    path = np.asarray(s.path, dtype=np.float64).reshape(-1, 3)
+    path_t, path_xy = pack_path(s.path)
     return pb.TrackSummary(
         track_id=s.track_id,
         store_id=s.store_id,
         camera_id=s.camera_id,
         start_time=timestamp(s.start_time),
         end_time=timestamp(s.end_time),
-        path_t=path[:, 0].astype(_TIMES).tobytes(),
-        path_xy=path[:, 1:].astype(_XY).tobytes(),
+        path_t=path_t,
+        path_xy=path_xy,
         distance_m=s.distance_m,
         mean_speed_mps=s.mean_speed_mps,
         max_speed_mps=s.max_speed_mps,
