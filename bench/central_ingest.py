@@ -82,7 +82,7 @@ from central.db.schema import (
 from central.grpc_service import EdgeSyncService, grpc_server
 from central.ingest import convert, rollups
 from central.ingest.fleet import record_heartbeat
-from central.ingest.items import LineCountIn, SummaryIn, TileIn
+from central.ingest.items import LineCountIn, TileIn
 from central.ingest.writer import IngestWriter
 from central.live import LiveFeed
 from central.serve import SWITCH_INTERVAL_S
@@ -430,7 +430,8 @@ def ingest_runs(
 def _summary_rows(templates: Sequence[pb.TrackSummary], n: int) -> list[tuple[Any, ...]]:
     """``n`` rows as ingest makes them, of one store's stream (as :func:`build_requests` times it)."""
     now = time.time()
-    base = [convert.summary_in(t, now).row for t in templates]
+    converted = convert.summaries_in(templates, now)
+    base = [converted.row(i) for i in range(len(converted))]
     rows = []
     for i in range(n):
         template = base[i % len(base)]
@@ -528,9 +529,9 @@ def store_templates(store: SimStore, library: TrackLibrary, seed: int, received:
     small = dataclasses.replace(store, size=0.25)  # a quiet day is plenty of variety
     sim = generate_day(small, simulated_days(1)[0] - timedelta(days=400), library, seed)
     by: dict[tuple[str, int], list[Template]] = {}
-    for s in sim.summaries:
-        item = convert.summary_in(summary_pb(s), received)
-        template = Template([item.row[c] for c in SUMMARY_COLUMNS], item.zone_dwell)
+    converted = convert.summaries_in([summary_pb(s) for s in sim.summaries], received)
+    for i, s in enumerate(sim.summaries):
+        template = Template(list(converted.rows(SUMMARY_COLUMNS, [i])[0]), converted.zone_dwell[i])
         by.setdefault((s.camera_id, LABELS.index(s.behavior or "")), []).append(template)
     for cam in store.cameras:  # a behaviour the quiet day did not show on a camera borrows another's
         any_label = next(p for (c, _), p in by.items() if c == cam.camera_id)
@@ -557,7 +558,6 @@ def uuid4_strings(rng: np.random.Generator, n: int) -> list[str]:
 
 
 _COL = {c: i for i, c in enumerate(SUMMARY_COLUMNS)}
-_NO_PATH = np.zeros((0, 3))
 
 
 def load_chunks(
@@ -576,7 +576,13 @@ def load_chunks(
     )
     for day in days:
         rows: list[tuple[Any, ...]] = []
-        light: list[SummaryIn] = []  # what the rollups read of each summary
+        # what the rollups read of the summaries
+        v_stores: list[str] = []
+        v_cameras: list[str] = []
+        v_starts: list[float] = []
+        v_dwells: list[float] = []
+        v_behaviors: list[str | None] = []
+        v_zones: list[list[tuple[str, float, int]]] = []
         tiles: list[TileIn] = []
         counts: list[LineCountIn] = []
         for store in stores:
@@ -602,9 +608,12 @@ def load_chunks(
                     values[i_id], values[i_start], values[i_end], values[i_dwell] = ids[k], start, end, end - start
                     values[i_received] = received
                     rows.append(tuple(values))
-                    row = {"store_id": store.store_id, "camera_id": cam, "start_ts": start, "dwell_s": end - start}
-                    row["behavior"] = values[_COL["behavior"]]
-                    light.append(SummaryIn(row, t.zone_dwell, [], _NO_PATH, {}))
+                    v_stores.append(store.store_id)
+                    v_cameras.append(cam)
+                    v_starts.append(start)
+                    v_dwells.append(end - start)
+                    v_behaviors.append(values[_COL["behavior"]])
+                    v_zones.append(t.zone_dwell)
                 in_bucket = np.bincount(
                     ((visits.start - buckets[0]) // BUCKET_S).astype(np.int64).clip(0, len(buckets) - 1),
                     minlength=len(buckets),
@@ -644,7 +653,9 @@ def load_chunks(
             rows,
             [tuple(t.row[c] for c in TILE_COLUMNS) for t in tiles],
             [tuple(c.row[k] for k in COUNT_COLUMNS) for c in counts],
-            rollups.traffic_deltas(light),
+            rollups.traffic_deltas(
+                rollups.Visits(v_stores, v_cameras, np.array(v_starts), np.array(v_dwells), v_behaviors, v_zones)
+            ),
             rollups.line_deltas(counts),
             rollups.heatmap_deltas(tiles),
         )

@@ -3,7 +3,8 @@
 A push goes through two stages, each a single worker thread, so that the event
 loop keeps answering while batches are converted and committed:
 
-1. *check*: protobuf to rows and validation (pure Python, holding the GIL);
+1. *check*: protobuf to columns, validation, and the rows and rollup sums to
+   write (Python, holding the GIL);
 2. *commit*: the transaction, which is mostly SQLite's or psycopg's own work
    done without the GIL.
 
@@ -11,7 +12,9 @@ While one batch commits the next is checked, so the database's time overlaps
 the Python of the next push. One thread per stage, not a pool: with several
 threads converting at once, the committing thread waits for the GIL after
 every database call (the convoy effect), and ingest got slower as agents were
-added.
+added. For the same reason the pushes checked while a transaction runs are
+committed together in the next one (group commit, :class:`GroupCommit`): one
+set of statements, and one wait for the GIL after each, for all of them.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeAlias
 
@@ -34,6 +37,7 @@ from central.auth import SecretVerifier
 from central.config import CentralConfig
 from central.ingest import convert
 from central.ingest.fleet import heartbeat_problem, record_heartbeat
+from central.ingest.items import ItemResult
 from central.ingest.writer import Checked, IngestWriter
 from central.live import LiveFeed
 from central.stores import authenticate_store
@@ -43,6 +47,57 @@ logger = logging.getLogger(__name__)
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
+# pushes whose items make one transaction bigger than this wait for the next: bounds a transaction's time
+GROUP_MAX_ITEMS = 10_000
+
+
+class GroupCommit:
+    """Commits checked pushes in one thread, each transaction taking every push that waits (event loop only)."""
+
+    def __init__(self, commit_many: Callable[[Sequence[Checked]], list[list[ItemResult]]]) -> None:
+        self._commit_many = commit_many
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="ingest-commit")
+        self._waiting: list[tuple[Checked, asyncio.Future[list[ItemResult]]]] = []
+        self._draining = False
+
+    async def commit(self, checked: Checked) -> list[ItemResult]:
+        done: asyncio.Future[list[ItemResult]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((checked, done))
+        if not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await done
+
+    def _next_group(self) -> list[tuple[Checked, asyncio.Future[list[ItemResult]]]]:
+        items = 0
+        for n, (checked, _) in enumerate(self._waiting):
+            items += checked.batch.size
+            if n and items > GROUP_MAX_ITEMS:
+                break
+        else:
+            n = len(self._waiting)
+        group, self._waiting = self._waiting[:n], self._waiting[n:]
+        return group
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._waiting:
+                group = self._next_group()
+                try:
+                    results = await loop.run_in_executor(self._thread, self._commit_many, [c for c, _ in group])
+                except Exception as e:  # each push of the group fails with it
+                    for _, done in group:
+                        if not done.done():
+                            done.set_exception(e)
+                    continue
+                for (_, done), result in zip(group, results, strict=True):
+                    if not done.done():  # a push whose caller went away is still stored: its resend is a duplicate
+                        done.set_result(result)
+        finally:
+            self._draining = False
+
+
 class EdgeSyncService(pb_grpc.EdgeSyncServicer):
     def __init__(self, engine: Engine, writer: IngestWriter, config: CentralConfig) -> None:
         self.engine = engine
@@ -50,7 +105,7 @@ class EdgeSyncService(pb_grpc.EdgeSyncServicer):
         self.config = config
         self.verifier = SecretVerifier()
         self._check = ThreadPoolExecutor(1, thread_name_prefix="ingest-check")
-        self._commit = ThreadPoolExecutor(1, thread_name_prefix="ingest-commit")
+        self._commit = GroupCommit(writer.commit_many)
 
     async def _authorize(self, context: Context, store_id: str) -> str:
         """The token's store, which must be the one the call is for; aborts the call otherwise."""
@@ -81,7 +136,7 @@ class EdgeSyncService(pb_grpc.EdgeSyncServicer):
             )
         loop = asyncio.get_running_loop()
         checked = await loop.run_in_executor(self._check, self._check_push, request)
-        results = await loop.run_in_executor(self._commit, self.writer.commit, checked)
+        results = await self._commit.commit(checked)
         return convert.push_ack(request.batch_id, results)
 
     def _check_push(self, request: pb.PushRequest) -> Checked:

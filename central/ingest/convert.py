@@ -6,13 +6,12 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-import orjson
 from google.protobuf.timestamp_pb2 import Timestamp
 from retail_proto.v1 import edge_sync_pb2 as pb
 
 from central.db import paths
 from central.ingest.fleet import CameraReport, Heartbeat
-from central.ingest.items import Batch, ItemResult, Kind, LineCountIn, Status, SummaryIn, TileIn
+from central.ingest.items import Batch, ItemResult, Kind, LineCountIn, Status, SummaryColumns, TileIn
 
 _KIND = {
     Kind.SUMMARY: pb.ITEM_KIND_SUMMARY,
@@ -49,9 +48,10 @@ def _points(msg: pb.TrackSummary) -> np.ndarray:
     return np.array([(p.t, p.x, p.y) for p in msg.path], dtype=np.float64).reshape(-1, 3)
 
 
-def _paths(msgs: Sequence[pb.TrackSummary]) -> tuple[list[np.ndarray], list[bytes], list[str | None]]:
-    """Every summary's path as an (N, 3) array of [t, x, y] as received, as stored (:mod:`central.db.paths`),
-    and the defect that kept it from being decoded, if any (its path is then empty).
+def _paths(msgs: Sequence[pb.TrackSummary]) -> tuple[np.ndarray, np.ndarray, list[bytes], list[str | None]]:
+    """Every summary's point count, all points as one (N, 3) array of [t, x, y] as received, each path as
+    stored (:mod:`central.db.paths`), and the defect that kept a path from being decoded, if any (it then
+    has no points).
 
     Done for the whole batch at once: the packed paths of all summaries are decoded by one ``frombuffer``
     each for times and positions, and stored as they came.
@@ -84,6 +84,7 @@ def _paths(msgs: Sequence[pb.TrackSummary]) -> tuple[list[np.ndarray], list[byte
     packed = np.empty((len(all_times) // paths.TIMES.itemsize, 3))
     packed[:, 0] = np.frombuffer(all_times, dtype=paths.TIMES)
     packed[:, 1:] = np.frombuffer(b"".join(xys), dtype=paths.XY).reshape(-1, 2)
+    flat = packed
     if points:
         pieces, offset = [], 0
         for i, n in enumerate(counts):
@@ -92,57 +93,40 @@ def _paths(msgs: Sequence[pb.TrackSummary]) -> tuple[list[np.ndarray], list[byte
             else:
                 pieces.append(packed[offset : offset + n])
                 offset += n
-        flat = np.concatenate(pieces) if pieces else packed
-    else:
-        flat = packed
-    ends = np.cumsum(counts).tolist()
-    arrays = [flat[a:b] for a, b in zip([0, *ends][:-1], ends, strict=True)]
-    return arrays, stored, problems
+        flat = np.concatenate(pieces)
+    return np.array(counts, dtype=np.int64), flat, stored, problems
 
 
-def summary_in(msg: pb.TrackSummary, received_at: float) -> SummaryIn:
-    return summaries_in([msg], received_at)[0]
+def _times(stamps: Sequence[Timestamp], present: Sequence[bool]) -> np.ndarray:
+    return np.array([_ts(s, p) for s, p in zip(stamps, present, strict=True)], dtype=np.float64)
 
 
-def summaries_in(msgs: Sequence[pb.TrackSummary], received_at: float) -> list[SummaryIn]:
-    arrays, stored, problems = _paths(msgs)
-    return [
-        _summary_in(m, path, blob, problem, received_at)
-        for m, path, blob, problem in zip(msgs, arrays, stored, problems, strict=True)
-    ]
-
-
-def _summary_in(
-    msg: pb.TrackSummary, path: np.ndarray, stored_path: bytes, problem: str | None, received_at: float
-) -> SummaryIn:
-    # upb hands back Python floats, ints and strs already: no conversions on this hot path
-    start = _ts(msg.start_time, msg.HasField("start_time"))
-    end = _ts(msg.end_time, msg.HasField("end_time"))
-    zone_dwell = [(z.zone_id, z.seconds, z.visits) for z in msg.zone_dwell]
-    zone_order = msg.zone_order[:]
-    scores = msg.behavior_probabilities
-    probabilities = {label: scores[label] for label in scores}  # dict(scores) goes through a Python KeysView
-    row = {
-        "track_id": msg.track_id,
-        "store_id": msg.store_id,
-        "camera_id": msg.camera_id,
-        "start_ts": start,
-        "end_ts": end,
-        "dwell_s": end - start,
-        "distance_m": msg.distance_m,
-        "mean_speed_mps": msg.mean_speed_mps,
-        "max_speed_mps": msg.max_speed_mps,
-        "stop_count": msg.stop_count,
-        "behavior": msg.behavior or None,
-        "probabilities": orjson.dumps(probabilities).decode() if probabilities else None,
-        "zone_dwell": orjson.dumps(zone_dwell).decode(),
-        "zone_order": orjson.dumps(zone_order).decode(),
-        "path": stored_path,
-        "detector_model": msg.detector_model,
-        "behavior_model": msg.behavior_model,
-        "received_at": received_at,
-    }
-    return SummaryIn(row, zone_dwell, zone_order, path, probabilities, problem)
+def summaries_in(msgs: Sequence[pb.TrackSummary], received_at: float) -> SummaryColumns:
+    """The summaries as columns, one field at a time (upb hands back Python floats, ints and strs already)."""
+    counts, points, stored, problems = _paths(msgs)
+    scores = [m.behavior_probabilities for m in msgs]
+    return SummaryColumns(
+        track_id=[m.track_id for m in msgs],
+        store_id=[m.store_id for m in msgs],
+        camera_id=[m.camera_id for m in msgs],
+        start_ts=_times([m.start_time for m in msgs], [m.HasField("start_time") for m in msgs]),
+        end_ts=_times([m.end_time for m in msgs], [m.HasField("end_time") for m in msgs]),
+        distance_m=np.array([m.distance_m for m in msgs], dtype=np.float64),
+        mean_speed_mps=np.array([m.mean_speed_mps for m in msgs], dtype=np.float64),
+        max_speed_mps=np.array([m.max_speed_mps for m in msgs], dtype=np.float64),
+        stop_count=np.array([m.stop_count for m in msgs], dtype=np.int64),
+        behavior=[m.behavior or None for m in msgs],
+        probabilities=[{label: s[label] for label in s} for s in scores],  # dict(s) goes through a KeysView
+        zone_dwell=[[(z.zone_id, z.seconds, z.visits) for z in m.zone_dwell] for m in msgs],
+        zone_order=[m.zone_order[:] for m in msgs],
+        path_counts=counts,
+        points=points,
+        stored_paths=stored,
+        detector_model=[m.detector_model for m in msgs],
+        behavior_model=[m.behavior_model for m in msgs],
+        problem=problems,
+        received_at=received_at,
+    )
 
 
 def tile_in(msg: pb.HeatmapTile, received_at: float) -> TileIn:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from central.config import IngestLimits
-from central.ingest.items import LineCountIn, SummaryIn, TileIn
+from central.ingest.items import LineCountIn, SummaryColumns, SummaryIn, TileIn
 from edge_agent.behavior.taxonomy import LABELS
 from edge_agent.domain import MAX_PATH_POINTS
 
@@ -66,102 +66,111 @@ def _number_problem(what: str, value: float, upper: float) -> str | None:
 
 
 def check_summaries(
-    items: Sequence[SummaryIn], store_id: str, now: float, limits: IngestLimits, layouts: Mapping[str, Layout]
+    columns: SummaryColumns, store_id: str, now: float, limits: IngestLimits, layouts: Mapping[str, Layout]
 ) -> list[str | None]:
-    """:func:`check_summary` of each item, which only the items :func:`summaries_sound` doubts go through."""
-    paths = paths_sound(items)
-    sound = summaries_sound(items, store_id, now, limits, layouts, paths)
+    """:func:`check_summary` of each summary, which only the summaries :func:`summaries_sound` doubts go through."""
+    paths = paths_sound(columns)
+    sound = summaries_sound(columns, store_id, now, limits, layouts, paths)
     return [
-        None if ok else check_summary(i, store_id, now, limits, layouts, path_sound=path)
-        for i, ok, path in zip(items, sound, paths, strict=True)
+        None if ok else check_summary(columns.item(i), store_id, now, limits, layouts, path_sound=bool(paths[i]))
+        for i, ok in enumerate(sound.tolist())
     ]
 
 
-def _column(items: Sequence[SummaryIn], name: str) -> np.ndarray:
-    return np.fromiter((i.row[name] for i in items), dtype=np.float64, count=len(items))
+def _owners(lengths: Sequence[int] | np.ndarray) -> np.ndarray:
+    """For a list of lists flattened, the index of the list each entry came from."""
+    return np.repeat(np.arange(len(lengths)), lengths)
 
 
 def summaries_sound(
-    items: Sequence[SummaryIn],
+    columns: SummaryColumns,
     store_id: str,
     now: float,
     limits: IngestLimits,
     layouts: Mapping[str, Layout],
-    paths: Sequence[bool],
-) -> list[bool]:
-    """For each item, True when :func:`check_summary` certainly finds nothing; False: let it say what.
+    paths: np.ndarray,
+) -> np.ndarray:
+    """For each summary, True when :func:`check_summary` certainly finds nothing; False: let it say what.
 
-    The numeric rules run over the whole batch as arrays (NaN fails every comparison, so a missing
-    time or a non-finite number is doubted too); the rest is a short per-item test with no messages.
+    Each rule runs over the whole batch at once: the numbers as arrays (NaN fails every comparison, so a
+    missing time or a non-finite number is doubted too), each distinct id once, and the zones and
+    probabilities of all summaries as flat lists. No message is written.
     """
-    if not items:
-        return []
-    start, end = _column(items, "start_ts"), _column(items, "end_ts")
+    c = columns
+    start, end, mean, top = c.start_ts, c.end_ts, c.mean_speed_mps, c.max_speed_mps
     duration = end - start
-    distance, mean, top = (
-        _column(items, "distance_m"),
-        _column(items, "mean_speed_mps"),
-        _column(items, "max_speed_mps"),
-    )
-    stops = _column(items, "stop_count")
     latest = now + limits.max_future_s
     with np.errstate(invalid="ignore"):
         ok = (start >= EARLIEST_TS) & (start <= latest) & (end >= EARLIEST_TS) & (end <= latest)
         ok &= (duration >= 0) & (duration <= limits.max_track_s)
-        ok &= (distance >= 0) & (distance <= limits.max_distance_m) & (stops >= 0) & (stops <= _MAX_STOPS)
+        ok &= (c.distance_m >= 0) & (c.distance_m <= limits.max_distance_m)
+        ok &= (c.stop_count >= 0) & (c.stop_count <= _MAX_STOPS)
         ok &= (mean >= 0) & (mean <= limits.max_speed_mps) & (top >= 0) & (top <= limits.max_speed_mps)
         ok &= mean <= top + 1e-3
-    good_ids: set[str] = set()  # ids of this batch known to match _ID
-    out = []
-    for item, numbers, path, seconds in zip(items, ok.tolist(), paths, duration.tolist(), strict=True):
-        row = item.row
-        out.append(
-            numbers
-            and path
-            and item.problem is None
-            and row["store_id"] == store_id
-            and _CANONICAL_UUID4.fullmatch(row["track_id"]) is not None
-            and _ids_sound((row["camera_id"],), good_ids)
-            and _zones_sound(item, seconds, layouts.get(row["camera_id"]), good_ids)
-            and _behavior_sound(row["behavior"], item.probabilities)
-        )
-    return out
+    ok &= paths
+    ok &= np.array([p is None for p in c.problem], dtype=bool)
+    ok &= np.array([s == store_id for s in c.store_id], dtype=bool)
+    ok &= np.array([_CANONICAL_UUID4.fullmatch(t) is not None for t in c.track_id], dtype=bool)
+    ok &= _ids_sound(c.camera_id)
+    ok &= _zones_sound(c, duration, layouts)
+    ok &= _behaviors_sound(c)
+    return ok
 
 
-def _ids_sound(ids: Iterable[str], good: set[str]) -> bool:
-    for value in ids:
-        if value not in good:
-            if not _ID.match(value):
-                return False
-            good.add(value)
-    return True
+def _ids_sound(values: Sequence[str]) -> np.ndarray:
+    good = {v: bool(_ID.match(v)) for v in set(values)}
+    return np.array([good[v] for v in values], dtype=bool)
 
 
-def _zones_sound(item: SummaryIn, duration: float, layout: Layout | None, good_ids: set[str]) -> bool:
-    known = layout.zones if layout is not None else None
-    upper = duration + 1.0
-    for zone_id, seconds, visits in item.zone_dwell:
-        if not (0.0 <= seconds <= upper and visits >= 1 and (known is None or zone_id in known)):
-            return False
-    dwelt = {z for z, _, _ in item.zone_dwell}
-    return _ids_sound(dwelt, good_ids) and dwelt.issuperset(item.zone_order)
+def _zones_sound(c: SummaryColumns, duration: np.ndarray, layouts: Mapping[str, Layout]) -> np.ndarray:
+    """Zone dwell entries with a valid id, seconds within the track (+1 s) and a visit, in a zone the camera
+    declared (if it declared any); zone_order naming only zones dwelt in."""
+    n = len(c)
+    lengths = [len(z) for z in c.zone_dwell]
+    if not any(lengths) and not any(c.zone_order):
+        return np.ones(n, dtype=bool)
+    owner = _owners(lengths)
+    flat = [entry for zones in c.zone_dwell for entry in zones]
+    zone_ids = [z for z, _, _ in flat]
+    seconds = np.array([s for _, s, _ in flat], dtype=np.float64)
+    visits = np.array([v for _, _, v in flat], dtype=np.int64)
+    cameras = [c.camera_id[o] for o in owner.tolist()]
+    known = {}
+    for camera, zone in set(zip(cameras, zone_ids, strict=True)):
+        layout = layouts.get(camera)
+        declared = layout.zones if layout is not None else None
+        known[(camera, zone)] = (declared is None or zone in declared) and bool(_ID.match(zone))
+    with np.errstate(invalid="ignore"):
+        entry_ok = (seconds >= 0.0) & (seconds <= duration[owner] + 1.0) & (visits >= 1)
+    entry_ok &= np.array([known[k] for k in zip(cameras, zone_ids, strict=True)], dtype=bool)
+    ok: np.ndarray = np.bincount(owner[~entry_ok], minlength=n) == 0
+    dwelt = set(zip(owner.tolist(), zone_ids, strict=True))
+    for i, order in enumerate(c.zone_order):
+        if order and not all((i, z) in dwelt for z in order):
+            ok[i] = False
+    return ok
 
 
-def _behavior_sound(behavior: str | None, probabilities: Mapping[str, float]) -> bool:
-    if behavior is None:
-        return not probabilities
-    if behavior not in _LABELS:
-        return False
-    if not probabilities:
-        return True
-    values = probabilities.values()
-    # a NaN or infinite value makes the sum NaN or infinite, which fails the test
-    return (
-        _LABELS.issuperset(probabilities)
-        and abs(sum(values) - 1.0) <= 0.01
-        and min(values) >= 0.0
-        and max(values) <= 1.0
-    )
+def _behaviors_sound(c: SummaryColumns) -> np.ndarray:
+    """A known label or none; probabilities only beside a label, over known labels, each within 0-1,
+    summing to 1 within 0.01."""
+    n = len(c)
+    labelled = np.array([b is not None for b in c.behavior], dtype=bool)
+    ok = np.array([b is None or b in _LABELS for b in c.behavior], dtype=bool)
+    lengths = np.array([len(p) for p in c.probabilities], dtype=np.int64)
+    if not lengths.any():
+        return ok
+    owner = _owners(lengths)
+    values = np.array([v for p in c.probabilities for v in p.values()], dtype=np.float64)
+    names = [k for p in c.probabilities for k in p]
+    unknown = np.array([k not in _LABELS for k in names], dtype=bool)
+    with np.errstate(invalid="ignore"):
+        bad = unknown | ~((values >= 0.0) & (values <= 1.0))  # NaN fails both
+        total = np.bincount(owner, weights=values, minlength=n)
+        ok &= (lengths == 0) | (np.abs(total - 1.0) <= 0.01)
+    ok &= np.bincount(owner[bad], minlength=n) == 0
+    ok &= (lengths == 0) | labelled
+    return ok
 
 
 def check_summary(
@@ -214,18 +223,17 @@ def check_summary(
     )
 
 
-def paths_sound(items: Sequence[SummaryIn]) -> list[bool]:
-    """For each item, True when :func:`_path_problem` certainly finds nothing; False: let it say what.
+def paths_sound(columns: SummaryColumns) -> np.ndarray:
+    """For each summary, True when :func:`_path_problem` certainly finds nothing; False: let it say what.
 
     The same rules over all the batch's points at once (the per-point loop costs
     more than the rest of a summary's checks together).
     """
-    if not items:
-        return []
-    lengths = np.fromiter((len(i.path) for i in items), dtype=np.int64, count=len(items))
-    points = np.concatenate([i.path for i in items]).reshape(-1, 3)
-    owner = np.repeat(np.arange(len(items)), lengths)
-    duration = np.fromiter((i.row["dwell_s"] for i in items), dtype=np.float64, count=len(items))
+    lengths = columns.path_counts
+    n = len(lengths)
+    points = columns.points
+    owner = _owners(lengths)
+    duration = columns.dwell_s
     t, x, y = points[:, 0], points[:, 1], points[:, 2]
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(points).all(axis=1) & (t >= 0) & (t <= duration[owner] + 1.0)
@@ -234,8 +242,9 @@ def paths_sound(items: Sequence[SummaryIn]) -> list[bool]:
         rising[1:] = t[1:] >= t[:-1]
         rising[(np.cumsum(lengths) - lengths)[lengths > 0]] = True  # each path's first point has no predecessor
         ok &= rising
-    broken = np.bincount(owner[~ok], minlength=len(items)) > 0
-    return ((lengths <= MAX_PATH_POINTS) & ~broken).tolist()  # type: ignore[no-any-return]
+    broken = np.bincount(owner[~ok], minlength=n) > 0
+    sound: np.ndarray = (lengths <= MAX_PATH_POINTS) & ~broken
+    return sound
 
 
 def _path_problem(item: SummaryIn, duration: float) -> str | None:

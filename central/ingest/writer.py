@@ -25,7 +25,7 @@ import operator
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -47,7 +47,7 @@ from central.db.schema import (
     zones,
 )
 from central.ingest import rollups, validate
-from central.ingest.items import Batch, ItemResult, Kind, LineCountIn, Status, SummaryIn, TileIn
+from central.ingest.items import SUMMARY_COLUMNS, Batch, ItemResult, Kind, LineCountIn, Status, SummaryColumns, TileIn
 from central.ingest.validate import Layout
 from central.live import LiveFeed
 
@@ -174,11 +174,61 @@ def _stored_keys(conn: Connection, table: Table, keys: Sequence[tuple[Any, ...]]
     return found
 
 
+def _insert_new(
+    conn: Connection,
+    table: Table,
+    keys: Sequence[tuple[Any, ...]],
+    rows: Callable[[list[int]], list[tuple[Any, ...]]],
+) -> list[int]:
+    """Insert the rows whose key is not stored yet: ``rows(positions)`` gives the rows (values in
+    ``written_columns`` order) at those positions of ``keys``. Returns the positions this call inserted,
+    first occurrence only (a second copy in the same batch is a duplicate)."""
+    if not keys:
+        return []
+    columns = tuple(c.name for c in written_columns(table))
+    if conn.dialect.name == "postgresql":
+        sql = values_sql(conn.dialect, table, columns, 1, "DO NOTHING", True)
+        inserted = set(_returning_many(conn, sql, rows(list(range(len(keys))))))
+    else:  # one writer at a time (BEGIN IMMEDIATE): what is not stored now is inserted below
+        inserted = set(keys) - _stored_keys(conn, table, keys)
+    new = []
+    for i, key in enumerate(keys):
+        if key in inserted:
+            inserted.discard(key)
+            new.append(i)
+    if conn.dialect.name != "postgresql":
+        execute_values(conn, table, rows(new), columns)
+    return new
+
+
+@dataclass
+class _Stored:
+    summaries: set[int]  # positions in the batch's summary columns
+    others: set[int]  # ids of the tile and count objects
+
+    def __bool__(self) -> bool:
+        return bool(self.summaries or self.others)
+
+
 @dataclass
 class _Accepted:
-    summaries: list[SummaryIn]
+    columns: SummaryColumns  # the batch's summaries
+    summaries: list[int]  # positions in columns
     tiles: list[TileIn]
     counts: list[LineCountIn]
+    # worked out by the check stage for every accepted summary, so that the commit stage (one thread for
+    # all writes) has little Python left to run; redone there for the new ones when some were stored already
+    summary_keys: list[tuple[Any, ...]] = field(default_factory=list)
+    summary_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    visits: rollups.Visits | None = None
+    traffic: dict[rollups.TrafficKey, dict[str, float]] = field(default_factory=dict)
+
+    def prepare(self) -> None:
+        chosen = self.summaries
+        self.summary_keys = self.columns.rows(_key_columns(track_summaries), chosen)
+        self.summary_rows = self.columns.rows(SUMMARY_COLUMNS, chosen)
+        self.visits = rollups.visits(self.columns, chosen)
+        self.traffic = rollups.traffic_deltas(self.visits)
 
 
 @dataclass
@@ -214,21 +264,22 @@ class IngestWriter:
     def check(self, batch: Batch) -> Checked:
         """Validate every item (reading what the database knows of the store); nothing is written."""
         now = self.clock()
-        checked = Checked(batch, now, {}, _Accepted([], [], []))
-        camera_ids = {s.row["camera_id"] for s in batch.summaries} | {c.row["camera_id"] for c in batch.line_counts}
+        checked = Checked(batch, now, {}, _Accepted(batch.summaries, [], [], []))
+        camera_ids = set(batch.summaries.camera_id) | {c.row["camera_id"] for c in batch.line_counts}
         try:
             layouts = self.layouts(batch.store_id, camera_ids)
             shapes = self._day_shapes(batch.store_id, batch.tiles)
         except DBAPIError as e:
-            checked.retry_reason = self._retry_reason(batch, e)
+            checked.retry_reason = self._retry_reason([batch], e)
             return checked
         results, accepted = checked.rejected, checked.accepted
-        reasons = validate.check_summaries(batch.summaries, batch.store_id, now, self.limits, layouts)
-        for i, (s, reason) in enumerate(zip(batch.summaries, reasons, strict=True)):
+        summaries = batch.summaries
+        reasons = validate.check_summaries(summaries, batch.store_id, now, self.limits, layouts)
+        for i, reason in enumerate(reasons):
             if reason:
-                results[(Kind.SUMMARY, i)] = ItemResult(Kind.SUMMARY, s.key, Status.REJECTED, reason)
+                results[(Kind.SUMMARY, i)] = ItemResult(Kind.SUMMARY, summaries.track_id[i], Status.REJECTED, reason)
             else:
-                accepted.summaries.append(s)
+                accepted.summaries.append(i)
         for i, t in enumerate(batch.tiles):
             start = t.row["bucket_start"]
             day = (t.row["camera_id"], rollups.day_of(start)) if math.isfinite(start) else None
@@ -245,40 +296,70 @@ class IngestWriter:
                 results[(Kind.LINE_COUNT, i)] = ItemResult(Kind.LINE_COUNT, c.key, Status.REJECTED, reason)
             else:
                 accepted.counts.append(c)
+        accepted.prepare()
         return checked
 
     def commit(self, checked: Checked) -> list[ItemResult]:
         """Store what :meth:`check` accepted, in one transaction; one result per item, in the batch's order."""
-        batch, accepted, retry_reason = checked.batch, checked.accepted, checked.retry_reason
-        stored: set[int] | None = None
-        if retry_reason is None:
+        return self.commit_many([checked])[0]
+
+    def commit_many(self, group: Sequence[Checked]) -> list[list[ItemResult]]:
+        """:meth:`commit` of several checked batches in one transaction: one key lookup, one insert per
+        table and one update of each rollup row for all of them. Each batch's results are what committing
+        the batches one after another, in this order, would give."""
+        live = [c for c in group if c.retry_reason is None]  # the others' checks could not read the database
+        outcome: list[_Stored | None] = [None] * len(live)
+        failure = ""
+        if live:
             try:
-                stored = self._store(accepted, checked.now)
+                outcome = list(self._store([c.accepted for c in live], max(c.now for c in live)))
             except DBAPIError as e:
-                retry_reason = self._retry_reason(batch, e)
-        ordered: list[ItemResult] = []
-        groups: tuple[tuple[Kind, Sequence[SummaryIn | TileIn | LineCountIn]], ...] = (
-            (Kind.SUMMARY, batch.summaries),
+                failure = self._retry_reason([c.batch for c in live], e)
+        stored = dict(zip(map(id, live), outcome, strict=True))
+        return [self._results(c, stored.get(id(c)), c.retry_reason or failure) for c in group]
+
+    def _results(self, checked: Checked, stored: _Stored | None, retry_reason: str) -> list[ItemResult]:
+        """One result per item of the batch, in its order; ``stored`` None: nothing of it was stored."""
+        batch, rejected = checked.batch, checked.rejected
+        keys = batch.summaries.track_id
+        if stored is None:
+            ordered = [
+                rejected.get((Kind.SUMMARY, i)) or ItemResult(Kind.SUMMARY, k, Status.RETRY, retry_reason)
+                for i, k in enumerate(keys)
+            ]
+        else:
+            new = stored.summaries
+            ordered = [
+                rejected.get((Kind.SUMMARY, i))
+                or ItemResult(Kind.SUMMARY, k, Status.STORED if i in new else Status.DUPLICATE)
+                for i, k in enumerate(keys)
+            ]
+        others: tuple[tuple[Kind, Sequence[TileIn | LineCountIn]], ...] = (
             (Kind.TILE, batch.tiles),
             (Kind.LINE_COUNT, batch.line_counts),
         )
-        for kind, items in groups:
+        for kind, items in others:
             for i, item in enumerate(items):
-                if (kind, i) in checked.rejected:
-                    ordered.append(checked.rejected[(kind, i)])
+                if (kind, i) in rejected:
+                    ordered.append(rejected[(kind, i)])
                 elif stored is None:
-                    ordered.append(ItemResult(kind, item.key, Status.RETRY, retry_reason or ""))
-                elif id(item) in stored:
+                    ordered.append(ItemResult(kind, item.key, Status.RETRY, retry_reason))
+                elif id(item) in stored.others:
                     ordered.append(ItemResult(kind, item.key, Status.STORED))
                 else:
                     ordered.append(ItemResult(kind, item.key, Status.DUPLICATE))
-        if stored and self.feed is not None:
-            self.feed.publish(batch.store_id, [s.row for s in accepted.summaries if id(s) in stored])
+        if stored and stored.summaries and self.feed is not None and self.feed.subscribers:
+            self.feed.publish(batch.store_id, [batch.summaries.row(i) for i in sorted(stored.summaries)])
         return ordered
 
     @staticmethod
-    def _retry_reason(batch: Batch, e: DBAPIError) -> str:
-        logger.warning("store %s: batch %s not stored, agent told to retry: %s", batch.store_id, batch.batch_id, e)
+    def _retry_reason(batches: Sequence[Batch], e: DBAPIError) -> str:
+        logger.warning(
+            "%d batch(es) not stored, agents told to retry (%s): %s",
+            len(batches),
+            ", ".join(f"store {b.store_id} batch {b.batch_id}" for b in batches[:5]),
+            e,
+        )
         return f"database unavailable ({type(e.orig).__name__ if e.orig else type(e).__name__}): {str(e.orig)[:200]}"
 
     # --- reads that validation needs --------------------------------------------------------
@@ -331,56 +412,62 @@ class IngestWriter:
 
     # --- the transaction --------------------------------------------------------------------
 
-    def _store(self, accepted: _Accepted, now: float) -> set[int]:
-        """ids of the item objects this call stored (the others were already there)."""
-        if not (accepted.summaries or accepted.tiles or accepted.counts):
-            return set()
+    def _store(self, group: Sequence[_Accepted], now: float) -> list[_Stored]:
+        """What this call stored of each batch (the rest was already there)."""
+        if not any(a.summaries or a.tiles or a.counts for a in group):
+            return [_Stored(set(), set()) for _ in group]
         if self._write_lock is None:
-            return self._transaction(accepted, now)
+            return self._transaction(group, now)
         with self._write_lock:
-            return self._transaction(accepted, now)
+            return self._transaction(group, now)
 
-    def _transaction(self, accepted: _Accepted, now: float) -> set[int]:
-        stored: set[int] = set()
+    def _transaction(self, group: Sequence[_Accepted], now: float) -> list[_Stored]:
+        keys = [k for a in group for k in a.summary_keys]
+        rows = [r for a in group for r in a.summary_rows]
+        batch_of = [b for b, a in enumerate(group) for _ in a.summaries]
+        offsets = list(itertools.accumulate((len(a.summaries) for a in group), initial=0))
+        tiles = [t for a in group for t in a.tiles]
+        counts = [c for a in group for c in a.counts]
         with self.engine.begin() as conn:
             if conn.dialect.name == "sqlite":
                 conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock now: nothing changes under the key lookups
-            new_summaries = self._insert_new(
-                conn, track_summaries, [s.row for s in accepted.summaries], accepted.summaries
-            )
-            new_tiles = self._insert_new(conn, heatmap_tiles, [t.row for t in accepted.tiles], accepted.tiles)
-            new_counts = self._insert_new(conn, line_counts, [c.row for c in accepted.counts], accepted.counts)
-            self._add(conn, traffic_hourly, rollups.traffic_deltas(new_summaries), rollups.TRAFFIC_COUNTERS)
+            new_at = _insert_new(conn, track_summaries, keys, lambda at: [rows[i] for i in at])
+            new_summaries: list[list[int]] = [[] for _ in group]
+            for i in new_at:
+                b = batch_of[i]
+                new_summaries[b].append(group[b].summaries[i - offsets[b]])
+            new_tiles = self._insert_items(conn, heatmap_tiles, tiles)
+            new_counts = self._insert_items(conn, line_counts, counts)
+            traffic: dict[rollups.TrafficKey, dict[str, float]] = {}
+            visits = []
+            for a, new in zip(group, new_summaries, strict=True):
+                if a.visits is not None and len(new) == len(a.summaries):  # all new: as the check stage summed
+                    visits.append(a.visits)
+                    rollups.add_deltas(traffic, a.traffic)
+                else:
+                    visits.append(rollups.visits(a.columns, new))
+                    rollups.add_deltas(traffic, rollups.traffic_deltas(visits[-1]))
+            self._add(conn, traffic_hourly, traffic, rollups.TRAFFIC_COUNTERS)
             self._add(conn, line_hourly, rollups.line_deltas(new_counts), ("in_count", "out_count"))
             self._merge_heatmaps(conn, rollups.heatmap_deltas(new_tiles))
-            self._learn_layout(conn, new_summaries, new_counts, now)
-            stored.update(id(i) for i in (*new_summaries, *new_tiles, *new_counts))
-        return stored
+            self._learn_layout(conn, visits, new_counts, now)
+        new_items = {id(i) for i in (*new_tiles, *new_counts)}
+        return [
+            _Stored(set(new), {id(i) for i in (*a.tiles, *a.counts)} & new_items)
+            for a, new in zip(group, new_summaries, strict=True)
+        ]
 
-    def _insert_new(
-        self, conn: Connection, table: Table, rows: list[dict[str, Any]], items: Sequence[Any]
-    ) -> list[Any]:
-        """Insert what is not there yet; the items whose rows this call inserted, first occurrence only."""
-        if not rows:
+    @staticmethod
+    def _insert_items(conn: Connection, table: Table, items: Sequence[TileIn | LineCountIn]) -> list[Any]:
+        """Insert the tiles or counts not stored yet; those this call inserted."""
+        if not items:
             return []
         key_of = _tuple_getter(_key_columns(table))
-        columns = [c.name for c in written_columns(table)]
-        values_of = _tuple_getter(columns)
-        keys = [key_of(row) for row in rows]
-        if conn.dialect.name == "postgresql":
-            sql = values_sql(conn.dialect, table, tuple(columns), 1, "DO NOTHING", True)
-            inserted = set(_returning_many(conn, sql, [values_of(row) for row in rows]))
-        else:  # one writer at a time (BEGIN IMMEDIATE): what is not stored now is inserted below
-            inserted = set(keys) - _stored_keys(conn, table, keys)
-        new, values = [], []
-        for key, row, item in zip(keys, rows, items, strict=True):
-            if key in inserted:
-                inserted.discard(key)  # a second copy in the same batch is a duplicate
-                new.append(item)
-                values.append(values_of(row))
-        if conn.dialect.name != "postgresql":
-            execute_values(conn, table, values, columns)
-        return new
+        values_of = _tuple_getter([c.name for c in written_columns(table)])
+        new_at = _insert_new(
+            conn, table, [key_of(i.row) for i in items], lambda at: [values_of(items[i].row) for i in at]
+        )
+        return [items[i] for i in new_at]
 
     def _add(self, conn: Connection, table: Table, deltas: dict[Any, Any], counters: Sequence[str]) -> None:
         if not deltas:
@@ -422,12 +509,18 @@ class IngestWriter:
             )
 
     def _learn_layout(
-        self, conn: Connection, summaries: Sequence[SummaryIn], counts: Sequence[LineCountIn], now: float
+        self, conn: Connection, visits: Sequence[rollups.Visits], counts: Sequence[LineCountIn], now: float
     ) -> None:
         """Cameras seen in data, and the zones and lines of cameras whose agent has not declared them."""
-        seen = {(s.row["store_id"], s.row["camera_id"]) for s in summaries} | {
-            (c.row["store_id"], c.row["camera_id"]) for c in counts
-        }
+        seen = {(c.row["store_id"], c.row["camera_id"]) for c in counts}
+        zone_rows: set[tuple[str, str, str]] = set()
+        for v in visits:
+            seen.update(zip(v.store_id, v.camera_id, strict=True))
+            zone_rows.update(
+                (store, camera, z)
+                for store, camera, zones in zip(v.store_id, v.camera_id, v.zone_dwell, strict=True)
+                for z, _, _ in zones
+            )
         if not seen:
             return
         execute_values(
@@ -437,7 +530,6 @@ class IngestWriter:
             ("store_id", "camera_id", "first_seen", "last_seen", "declared"),
             "DO UPDATE SET last_seen = excluded.last_seen",
         )
-        zone_rows = {(s.row["store_id"], s.row["camera_id"], z) for s in summaries for z, _, _ in s.zone_dwell}
         line_rows = {(c.row["store_id"], c.row["camera_id"], c.row["line_id"]) for c in counts}
         if zone_rows:
             columns = ("store_id", "camera_id", "zone_id", "first_seen")
