@@ -128,14 +128,18 @@ class EdgeSyncService(pb_grpc.EdgeSyncServicer):
 
     async def Push(self, request: pb.PushRequest, context: Context) -> pb.PushAck:  # noqa: N802 - gRPC's name
         await self._authorize(context, request.store_id)
-        size = len(request.summaries) + len(request.tiles) + len(request.line_counts)
+        size = len(request.summaries) + len(request.summary_columns.track_id)
+        size += len(request.tiles) + len(request.line_counts)
         if size > self.config.limits.max_items:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"batch of {size} items is larger than the {self.config.limits.max_items} accepted: split it",
             )
         loop = asyncio.get_running_loop()
-        checked = await loop.run_in_executor(self._check, self._check_push, request)
+        try:
+            checked = await loop.run_in_executor(self._check, self._check_push, request)
+        except convert.MalformedPushError as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         results = await self._commit.commit(checked)
         return convert.push_ack(request.batch_id, results)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 import threading
 import time
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import grpc
+import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 from retail_proto.v1 import edge_sync_pb2 as pb
 from retail_proto.v1 import edge_sync_pb2_grpc as pb_grpc
@@ -134,4 +136,39 @@ def push(store_id: str, summaries: Sequence[pb.TrackSummary] = (), **items: obje
         batch_id=uuid.uuid4().hex,
         summaries=list(summaries),
         **items,  # type: ignore[arg-type]
+    )
+
+
+def columns_of(summaries: Sequence[pb.TrackSummary]) -> pb.SummaryColumns:
+    """The same summaries as the proto's columns (the form agents push), times to the nanosecond."""
+    labels = sorted({label for s in summaries for label in s.behavior_probabilities})
+    points = [np.frombuffer(s.path_t, dtype="<f8") for s in summaries]
+    xys = [np.frombuffer(s.path_xy, dtype="<f4") for s in summaries]
+
+    def seconds(stamp: Timestamp) -> float:
+        return stamp.seconds + stamp.nanos * 1e-9
+
+    return pb.SummaryColumns(
+        track_id=[s.track_id for s in summaries],
+        camera_id=[s.camera_id for s in summaries],
+        start_time=[seconds(s.start_time) for s in summaries],
+        end_time=[seconds(s.end_time) for s in summaries],
+        distance_m=[s.distance_m for s in summaries],
+        mean_speed_mps=[s.mean_speed_mps for s in summaries],
+        max_speed_mps=[s.max_speed_mps for s in summaries],
+        stop_count=[s.stop_count for s in summaries],
+        behavior=[s.behavior for s in summaries],
+        detector_model=[s.detector_model for s in summaries],
+        behavior_model=[s.behavior_model for s in summaries],
+        path_points=[len(t) for t in points],
+        zone_dwell_count=[len(s.zone_dwell) for s in summaries],
+        zone_order_count=[len(s.zone_order) for s in summaries],
+        probability_labels=labels,
+        probabilities=[s.behavior_probabilities.get(k, math.nan) for s in summaries for k in labels],
+        path_t=np.concatenate([np.zeros(0), *points]).tolist(),
+        path_xy=np.concatenate([np.zeros(0, dtype="<f4"), *xys]).tolist(),
+        zone_id=[z.zone_id for s in summaries for z in s.zone_dwell],
+        zone_seconds=[z.seconds for s in summaries for z in s.zone_dwell],
+        zone_visits=[z.visits for s in summaries for z in s.zone_dwell],
+        zone_order=[z for s in summaries for z in s.zone_order],
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -129,6 +130,94 @@ def summaries_in(msgs: Sequence[pb.TrackSummary], received_at: float) -> Summary
     )
 
 
+class MalformedPushError(ValueError):
+    """A push whose columns do not fit together: no summary of it can be told from another."""
+
+
+def _columns_problems(c: pb.SummaryColumns) -> Iterator[str]:
+    """How the columns fail to fit together, if they do (lengths are checked before anything is read)."""
+    n = len(c.track_id)
+    per_summary = (
+        "camera_id", "start_time", "end_time", "distance_m", "mean_speed_mps", "max_speed_mps", "stop_count",
+        "behavior", "detector_model", "behavior_model", "path_points", "zone_dwell_count", "zone_order_count",
+    )  # fmt: skip
+    for name in per_summary:
+        if len(getattr(c, name)) != n:
+            yield f"{name} has {len(getattr(c, name))} entries for {n} summaries (track_id)"
+    labels = list(c.probability_labels)
+    if len(set(labels)) != len(labels):
+        yield f"probability_labels {labels} name a label twice"
+    if len(c.probabilities) != n * len(labels):
+        yield f"probabilities has {len(c.probabilities)} values, not {n} summaries x {len(labels)} labels"
+    points = sum(c.path_points)
+    if len(c.path_t) != points or len(c.path_xy) != 2 * points:
+        yield (
+            f"path_t has {len(c.path_t)} and path_xy {len(c.path_xy)} values "
+            f"where path_points makes {points} points (one t, and an x and a y, per point)"
+        )
+    zones = sum(c.zone_dwell_count)
+    for name in ("zone_id", "zone_seconds", "zone_visits"):
+        if len(getattr(c, name)) != zones:
+            yield f"{name} has {len(getattr(c, name))} entries where zone_dwell_count makes {zones}"
+    if len(c.zone_order) != sum(c.zone_order_count):
+        yield f"zone_order has {len(c.zone_order)} entries where zone_order_count makes {sum(c.zone_order_count)}"
+
+
+def _split(flat: list[Any], counts: np.ndarray) -> list[list[Any]]:
+    ends = np.cumsum(counts).tolist()
+    return [flat[a:b] for a, b in zip([0, *ends][:-1], ends, strict=True)]
+
+
+def columns_in(c: pb.SummaryColumns, store_id: str, received_at: float) -> SummaryColumns:
+    """A push's ``summary_columns`` as ingest's columns, each read as a whole; :class:`MalformedPushError` when
+    they do not fit together."""
+    problem = next(_columns_problems(c), None)
+    if problem:
+        raise MalformedPushError(f"summary_columns: {problem}")
+    n = len(c.track_id)
+    counts = np.array(c.path_points, dtype=np.int64)
+    t = np.array(c.path_t, dtype=paths.TIMES)
+    xy = np.array(c.path_xy, dtype=paths.XY)
+    points = np.empty((len(t), 3))
+    points[:, 0] = t
+    points[:, 1:] = xy.reshape(-1, 2)
+    t_bytes, xy_bytes = t.tobytes(), xy.tobytes()
+    ends = (np.cumsum(counts) * paths.TIMES.itemsize).tolist()
+    stored = [t_bytes[a:b] + xy_bytes[a:b] for a, b in zip([0, *ends][:-1], ends, strict=True)]
+    zone_entries = list(
+        zip(c.zone_id, np.array(c.zone_seconds, dtype=np.float64).tolist(), list(c.zone_visits), strict=True)
+    )
+    labels = list(c.probability_labels)
+    probabilities: list[dict[str, float]] = [{} for _ in range(n)]
+    if labels:
+        table = np.array(c.probabilities, dtype=np.float64).reshape(n, len(labels))
+        given = ~np.isnan(table)
+        for i, (row, has) in enumerate(zip(table.tolist(), given.tolist(), strict=True)):
+            probabilities[i] = {k: v for k, v, h in zip(labels, row, has, strict=True) if h}
+    return SummaryColumns(
+        track_id=list(c.track_id),
+        store_id=[store_id] * n,
+        camera_id=list(c.camera_id),
+        start_ts=np.array(c.start_time, dtype=np.float64),
+        end_ts=np.array(c.end_time, dtype=np.float64),
+        distance_m=np.array(c.distance_m, dtype=np.float64),
+        mean_speed_mps=np.array(c.mean_speed_mps, dtype=np.float64),
+        max_speed_mps=np.array(c.max_speed_mps, dtype=np.float64),
+        stop_count=np.array(c.stop_count, dtype=np.int64),
+        behavior=[b or None for b in c.behavior],
+        probabilities=probabilities,
+        zone_dwell=_split(zone_entries, np.array(c.zone_dwell_count, dtype=np.int64)),
+        zone_order=_split(list(c.zone_order), np.array(c.zone_order_count, dtype=np.int64)),
+        path_counts=counts,
+        points=points,
+        stored_paths=stored,
+        detector_model=list(c.detector_model),
+        behavior_model=list(c.behavior_model),
+        problem=[None] * n,
+        received_at=received_at,
+    )
+
+
 def tile_in(msg: pb.HeatmapTile, received_at: float) -> TileIn:
     values = list(msg.person_seconds)
     row = {
@@ -160,11 +249,16 @@ def line_count_in(msg: pb.LineCount, received_at: float) -> LineCountIn:
 
 
 def batch_in(request: pb.PushRequest, received_at: float) -> Batch:
+    """The push as ingest's items: its summaries (messages first, then columns), tiles and line counts."""
+    summaries = summaries_in(request.summaries, received_at)
+    if request.HasField("summary_columns"):
+        columns = columns_in(request.summary_columns, request.store_id, received_at)
+        summaries = SummaryColumns.concat([summaries, columns]) if len(summaries) else columns
     return Batch(
         agent_id=request.agent_id,
         store_id=request.store_id,
         batch_id=request.batch_id,
-        summaries=summaries_in(request.summaries, received_at),
+        summaries=summaries,
         tiles=[tile_in(t, received_at) for t in request.tiles],
         line_counts=[line_count_in(c, received_at) for c in request.line_counts],
     )

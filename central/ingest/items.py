@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, NamedTuple
@@ -100,6 +100,20 @@ class SummaryColumns:
     def __len__(self) -> int:
         return len(self.track_id)
 
+    @classmethod
+    def concat(cls, parts: Sequence[SummaryColumns]) -> SummaryColumns:
+        """The summaries of ``parts``, one part after another (all received at the same time)."""
+        joined: dict[str, Any] = {}
+        for f in fields(cls):
+            values = [getattr(p, f.name) for p in parts]
+            if f.name == "received_at":
+                joined[f.name] = values[0]
+            elif isinstance(values[0], np.ndarray):
+                joined[f.name] = np.concatenate(values)
+            else:
+                joined[f.name] = [v for part in values for v in part]
+        return cls(**joined)
+
     @property
     def dwell_s(self) -> np.ndarray:
         dwell: np.ndarray = self.end_ts - self.start_ts
@@ -124,7 +138,8 @@ class SummaryColumns:
         elif column == "received_at":
             out = [self.received_at] * len(index)
         elif column == "probabilities":
-            out = [orjson.dumps(p).decode() if p else None for p in (self.probabilities[i] for i in index)]
+            sort = orjson.OPT_SORT_KEYS  # a map's order is the sender's: store one
+            out = [orjson.dumps(p, option=sort).decode() if p else None for p in (self.probabilities[i] for i in index)]
         elif column in ("zone_dwell", "zone_order"):
             source = getattr(self, column)
             out = [orjson.dumps(source[i]).decode() for i in index]

@@ -45,7 +45,7 @@ from central.simulate.generate import (
 )
 from central.stores import StoreError, create_store, rotate_token
 from edge_agent.sync.backoff import Backoff
-from edge_agent.sync.convert import line_count_pb, summary_pb, tile_pb, timestamp
+from edge_agent.sync.convert import line_count_pb, summary_columns, tile_pb, timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -155,29 +155,29 @@ def agent_id(store: SimStore) -> str:
     return f"agent-{store.store_id}"
 
 
-def batches(day: StoreDay, agent: str, batch_size: int = MAX_BATCH) -> Iterator[pb.PushRequest]:
-    """The day's summaries, then tiles, then line counts, as push requests of at most ``batch_size`` items."""
-    items: list[tuple[str, Any]] = [("summaries", summary_pb(s)) for s in day.summaries]
+Item = tuple[str, Any]  # ("summaries", a TrackSummary), ("tiles", a HeatmapTile message) or ("line_counts", ...)
+
+
+def batches(day: StoreDay, batch_size: int = MAX_BATCH) -> Iterator[list[Item]]:
+    """The day's summaries, then tiles, then line counts, in pushes of at most ``batch_size`` items."""
+    items: list[Item] = [("summaries", s) for s in day.summaries]
     items += [("tiles", tile_pb(t)) for t in day.tiles]
     items += [("line_counts", line_count_pb(c)) for c in day.counts]
     for i in range(0, len(items), batch_size):
-        yield request(day.store_id, agent, items[i : i + batch_size])
+        yield items[i : i + batch_size]
 
 
-def request(store_id: str, agent: str, items: Sequence[tuple[str, Any]]) -> pb.PushRequest:
+def request(store_id: str, agent: str, items: Sequence[Item]) -> pb.PushRequest:
+    """A push of ``items`` (summaries first, then tiles, then counts: the acknowledgement's order), its
+    summaries as columns, as agents send them."""
     req = pb.PushRequest(agent_id=agent, store_id=store_id, batch_id=f"{agent}-{time.monotonic_ns():x}")
+    summaries = [s for kind, s in items if kind == "summaries"]
+    if summaries:
+        req.summary_columns.CopyFrom(summary_columns(summaries))
     for kind, msg in items:
-        getattr(req, kind).append(msg)
+        if kind != "summaries":
+            getattr(req, kind).append(msg)
     return req
-
-
-def _items(req: pb.PushRequest) -> list[tuple[str, Any]]:
-    """The request's items in the order of its acknowledgement."""
-    return [
-        *(("summaries", s) for s in req.summaries),
-        *(("tiles", t) for t in req.tiles),
-        *(("line_counts", c) for c in req.line_counts),
-    ]
 
 
 class Agent:
@@ -213,24 +213,25 @@ class Agent:
         t.line_counts += len(day.counts)
         t.line_in += day.line_in
         t.line_out += day.line_out
-        for req in batches(day, agent_id(self.store), batch_size):
-            self.push(req)
+        for items in batches(day, batch_size):
+            self.push(items)
 
-    def push(self, req: pb.PushRequest) -> None:
+    def push(self, items: list[Item]) -> None:
         """Send until every item is stored, a duplicate or rejected; resend only what central asks to retry."""
         t = self.totals
         self.backoff.reset()
         for attempt in range(self.retries + 1):
             t.batches += 1
+            req = request(self.store.store_id, agent_id(self.store), items)
             try:
                 ack = self.stub.Push(req, metadata=self.metadata, timeout=120)
             except grpc.RpcError as e:
                 if e.code() not in _TRANSIENT:
                     raise _refused(self.store, "push", e) from e
                 logger.warning("%s: push failed (%s), resending the batch", self.store.store_id, e.code())
-                again = _items(req)
+                again = items
             else:
-                again = self._tally(req, ack)
+                again = self._tally(items, ack)
             if not again:
                 return
             if attempt == self.retries:
@@ -239,12 +240,11 @@ class Agent:
                 return
             t.retried += len(again)
             self.sleep(self.backoff.next_delay())
-            req = request(req.store_id, req.agent_id, again)
+            items = again
 
-    def _tally(self, req: pb.PushRequest, ack: pb.PushAck) -> list[tuple[str, Any]]:
+    def _tally(self, items: list[Item], ack: pb.PushAck) -> list[Item]:
         """Count the answers; the items central asked to resend."""
         t = self.totals
-        items = _items(req)
         if len(ack.results) != len(items):
             raise SimulationError(
                 f"store {self.store.store_id}: {len(ack.results)} results for a batch of {len(items)} items"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 from retail_proto.v1 import edge_sync_pb2 as pb
@@ -24,29 +27,33 @@ def timestamp(ts: float) -> Timestamp:
     return Timestamp(seconds=nanos // 1_000_000_000, nanos=nanos % 1_000_000_000)
 
 
-def summary_pb(s: TrackSummary) -> pb.TrackSummary:
-    path_t, path_xy = pack_path(s.path)
-    return pb.TrackSummary(
-        track_id=s.track_id,
-        store_id=s.store_id,
-        camera_id=s.camera_id,
-        start_time=timestamp(s.start_time),
-        end_time=timestamp(s.end_time),
-        path_t=path_t,
-        path_xy=path_xy,
-        distance_m=s.distance_m,
-        mean_speed_mps=s.mean_speed_mps,
-        max_speed_mps=s.max_speed_mps,
-        stop_count=s.stop_count,
-        zone_dwell=[
-            pb.ZoneDwell(zone_id=z, seconds=seconds, visits=max(1, s.zone_visits.get(z, 1)))
-            for z, seconds in s.zone_dwell.items()
-        ],
-        zone_order=list(s.zone_order),
-        behavior=s.behavior or "",
-        behavior_probabilities=s.behavior_probabilities,
-        detector_model=s.detector_model,
-        behavior_model=s.behavior_model or "",
+def summary_columns(summaries: Sequence[TrackSummary]) -> pb.SummaryColumns:
+    """The summaries as the proto's columns (entry ``i`` of each column is summary ``i``): what agents push."""
+    labels = sorted({label for s in summaries for label in s.behavior_probabilities})
+    nan = math.nan
+    return pb.SummaryColumns(
+        track_id=[s.track_id for s in summaries],
+        camera_id=[s.camera_id for s in summaries],
+        start_time=[s.start_time for s in summaries],
+        end_time=[s.end_time for s in summaries],
+        distance_m=[s.distance_m for s in summaries],
+        mean_speed_mps=[s.mean_speed_mps for s in summaries],
+        max_speed_mps=[s.max_speed_mps for s in summaries],
+        stop_count=[s.stop_count for s in summaries],
+        behavior=[s.behavior or "" for s in summaries],
+        detector_model=[s.detector_model for s in summaries],
+        behavior_model=[s.behavior_model or "" for s in summaries],
+        path_points=[len(s.path) for s in summaries],
+        zone_dwell_count=[len(s.zone_dwell) for s in summaries],
+        zone_order_count=[len(s.zone_order) for s in summaries],
+        probability_labels=labels,
+        probabilities=[s.behavior_probabilities.get(label, nan) for s in summaries for label in labels],
+        path_t=[t for s in summaries for t, _, _ in s.path],
+        path_xy=[v for s in summaries for _, x, y in s.path for v in (x, y)],
+        zone_id=[z for s in summaries for z in s.zone_dwell],
+        zone_seconds=[seconds for s in summaries for seconds in s.zone_dwell.values()],
+        zone_visits=[max(1, s.zone_visits.get(z, 1)) for s in summaries for z in s.zone_dwell],
+        zone_order=[z for s in summaries for z in s.zone_order],
     )
 
 

@@ -332,6 +332,156 @@ class LineCount(_message.Message):
 Global___LineCount: _TypeAlias = LineCount  # noqa: Y015
 
 @_typing.final
+class SummaryColumns(_message.Message):
+    """Many track summaries as columns: entry i of every per-summary column
+    belongs to summary i, and each summary's store is the push's. It carries
+    what TrackSummary carries, laid out so that central decodes a whole batch
+    with one array read per column instead of a Python object per field and
+    summary (the largest cost of ingest at tens of thousands of summaries a
+    second). Agents of this version send their summaries here.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRACK_ID_FIELD_NUMBER: _builtins.int
+    CAMERA_ID_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    DISTANCE_M_FIELD_NUMBER: _builtins.int
+    MEAN_SPEED_MPS_FIELD_NUMBER: _builtins.int
+    MAX_SPEED_MPS_FIELD_NUMBER: _builtins.int
+    STOP_COUNT_FIELD_NUMBER: _builtins.int
+    BEHAVIOR_FIELD_NUMBER: _builtins.int
+    DETECTOR_MODEL_FIELD_NUMBER: _builtins.int
+    BEHAVIOR_MODEL_FIELD_NUMBER: _builtins.int
+    PATH_POINTS_FIELD_NUMBER: _builtins.int
+    ZONE_DWELL_COUNT_FIELD_NUMBER: _builtins.int
+    ZONE_ORDER_COUNT_FIELD_NUMBER: _builtins.int
+    PROBABILITY_LABELS_FIELD_NUMBER: _builtins.int
+    PROBABILITIES_FIELD_NUMBER: _builtins.int
+    PATH_T_FIELD_NUMBER: _builtins.int
+    PATH_XY_FIELD_NUMBER: _builtins.int
+    ZONE_ID_FIELD_NUMBER: _builtins.int
+    ZONE_SECONDS_FIELD_NUMBER: _builtins.int
+    ZONE_VISITS_FIELD_NUMBER: _builtins.int
+    ZONE_ORDER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def track_id(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """one entry per summary
+        random UUID4, no link to identity
+        """
+
+    @_builtins.property
+    def camera_id(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def start_time(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """seconds since the Unix epoch: a double resolves about 0.2 us at today's
+        dates, coarser than a Timestamp's nanoseconds, so a time reads back the
+        same in either form and a summary keeps its key
+        """
+
+    @_builtins.property
+    def end_time(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def distance_m(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def mean_speed_mps(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def max_speed_mps(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def stop_count(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def behavior(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """empty until classified"""
+
+    @_builtins.property
+    def detector_model(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """"name/version" """
+
+    @_builtins.property
+    def behavior_model(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """"name/version", empty until classified"""
+
+    @_builtins.property
+    def path_points(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """points of each path (at most 64)"""
+
+    @_builtins.property
+    def zone_dwell_count(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """zone_dwell entries of each summary"""
+
+    @_builtins.property
+    def zone_order_count(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """zone_order entries of each summary"""
+
+    @_builtins.property
+    def probability_labels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """behaviour probabilities: a row of one value per label of
+        probability_labels for each summary, row after row; NaN where the
+        summary has no value for that label (all NaN: not classified)
+        """
+
+    @_builtins.property
+    def probabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    @_builtins.property
+    def path_t(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """each summary's path points, one summary after another
+        seconds since the summary's start
+        """
+
+    @_builtins.property
+    def path_xy(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """x then y of each point, metres"""
+
+    @_builtins.property
+    def zone_id(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """each summary's zone_dwell entries, one summary after another"""
+
+    @_builtins.property
+    def zone_seconds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """total seconds inside the zone over all visits"""
+
+    @_builtins.property
+    def zone_visits(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def zone_order(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """each summary's zones in the order they were entered, one summary after another"""
+
+    def __init__(
+        self,
+        *,
+        track_id: _abc.Iterable[_builtins.str] | None = ...,
+        camera_id: _abc.Iterable[_builtins.str] | None = ...,
+        start_time: _abc.Iterable[_builtins.float] | None = ...,
+        end_time: _abc.Iterable[_builtins.float] | None = ...,
+        distance_m: _abc.Iterable[_builtins.float] | None = ...,
+        mean_speed_mps: _abc.Iterable[_builtins.float] | None = ...,
+        max_speed_mps: _abc.Iterable[_builtins.float] | None = ...,
+        stop_count: _abc.Iterable[_builtins.int] | None = ...,
+        behavior: _abc.Iterable[_builtins.str] | None = ...,
+        detector_model: _abc.Iterable[_builtins.str] | None = ...,
+        behavior_model: _abc.Iterable[_builtins.str] | None = ...,
+        path_points: _abc.Iterable[_builtins.int] | None = ...,
+        zone_dwell_count: _abc.Iterable[_builtins.int] | None = ...,
+        zone_order_count: _abc.Iterable[_builtins.int] | None = ...,
+        probability_labels: _abc.Iterable[_builtins.str] | None = ...,
+        probabilities: _abc.Iterable[_builtins.float] | None = ...,
+        path_t: _abc.Iterable[_builtins.float] | None = ...,
+        path_xy: _abc.Iterable[_builtins.float] | None = ...,
+        zone_id: _abc.Iterable[_builtins.str] | None = ...,
+        zone_seconds: _abc.Iterable[_builtins.float] | None = ...,
+        zone_visits: _abc.Iterable[_builtins.int] | None = ...,
+        zone_order: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["behavior", b"behavior", "behavior_model", b"behavior_model", "camera_id", b"camera_id", "detector_model", b"detector_model", "distance_m", b"distance_m", "end_time", b"end_time", "max_speed_mps", b"max_speed_mps", "mean_speed_mps", b"mean_speed_mps", "path_points", b"path_points", "path_t", b"path_t", "path_xy", b"path_xy", "probabilities", b"probabilities", "probability_labels", b"probability_labels", "start_time", b"start_time", "stop_count", b"stop_count", "track_id", b"track_id", "zone_dwell_count", b"zone_dwell_count", "zone_id", b"zone_id", "zone_order", b"zone_order", "zone_order_count", b"zone_order_count", "zone_seconds", b"zone_seconds", "zone_visits", b"zone_visits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummaryColumns: _TypeAlias = SummaryColumns  # noqa: Y015
+
+@_typing.final
 class PushRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -341,16 +491,23 @@ class PushRequest(_message.Message):
     SUMMARIES_FIELD_NUMBER: _builtins.int
     TILES_FIELD_NUMBER: _builtins.int
     LINE_COUNTS_FIELD_NUMBER: _builtins.int
+    SUMMARY_COLUMNS_FIELD_NUMBER: _builtins.int
     agent_id: _builtins.str
     store_id: _builtins.str
     batch_id: _builtins.str
     """random, for logs; idempotency is per item"""
     @_builtins.property
-    def summaries(self) -> _containers.RepeatedCompositeFieldContainer[Global___TrackSummary]: ...
+    def summaries(self) -> _containers.RepeatedCompositeFieldContainer[Global___TrackSummary]:
+        """Summaries as messages (the first agents' form) and as columns: central
+        takes both, and acknowledges summaries first, then summary_columns.
+        """
+
     @_builtins.property
     def tiles(self) -> _containers.RepeatedCompositeFieldContainer[Global___HeatmapTile]: ...
     @_builtins.property
     def line_counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___LineCount]: ...
+    @_builtins.property
+    def summary_columns(self) -> Global___SummaryColumns: ...
     def __init__(
         self,
         *,
@@ -360,10 +517,11 @@ class PushRequest(_message.Message):
         summaries: _abc.Iterable[Global___TrackSummary] | None = ...,
         tiles: _abc.Iterable[Global___HeatmapTile] | None = ...,
         line_counts: _abc.Iterable[Global___LineCount] | None = ...,
+        summary_columns: Global___SummaryColumns | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["summary_columns", b"summary_columns"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "batch_id", b"batch_id", "line_counts", b"line_counts", "store_id", b"store_id", "summaries", b"summaries", "tiles", b"tiles"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "batch_id", b"batch_id", "line_counts", b"line_counts", "store_id", b"store_id", "summaries", b"summaries", "summary_columns", b"summary_columns", "tiles", b"tiles"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -402,7 +560,8 @@ Global___ItemResult: _TypeAlias = ItemResult  # noqa: Y015
 @_typing.final
 class PushAck(_message.Message):
     """Acknowledges only what is committed. One result per pushed item, in the
-    request's order: summaries, then tiles, then line counts.
+    request's order: summaries, then summary_columns' summaries, then tiles,
+    then line counts.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
