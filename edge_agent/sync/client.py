@@ -67,7 +67,7 @@ class CentralClient:
             agent_id=agent_id,
             store_id=store_id,
             batch_id=batch_id,
-            summary_columns=convert.summary_columns(outbox.summaries),
+            summary_columns=convert.summary_columns(outbox.summaries) if outbox.summaries else None,
             tiles=[convert.tile_pb(t) for t in outbox.tiles],
             line_counts=[convert.line_count_pb(c) for c in outbox.line_counts],
         )
