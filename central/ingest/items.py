@@ -1,4 +1,4 @@
-"""What one push carries, after conversion from protobuf: plain rows the validator and writer share."""
+"""What one push carries, after conversion from protobuf: its summaries as columns, its tiles and counts as rows."""
 
 from __future__ import annotations
 
