@@ -315,6 +315,13 @@ class IngestWriter:
                 outcome = list(self._store([c.accepted for c in live], max(c.now for c in live)))
             except DBAPIError as e:
                 failure = self._retry_reason([c.batch for c in live], e)
+            except Exception as e:  # a defect: it must not fail the pushes grouped with the one that has it
+                if len(live) > 1:
+                    logger.exception("a group of %d pushes failed: committing them one by one", len(live))
+                    return [self.commit_many([c])[0] for c in group]
+                batch = live[0].batch
+                logger.exception("store %s: batch %s not stored, agent told to retry", batch.store_id, batch.batch_id)
+                failure = f"central could not store the batch ({type(e).__name__}: {str(e)[:200]}): resend it later"
         stored = dict(zip(map(id, live), outcome, strict=True))
         return [self._results(c, stored.get(id(c)), c.retry_reason or failure) for c in group]
 

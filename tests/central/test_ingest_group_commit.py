@@ -6,7 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from grpc_fixtures import HOUR_START, auth, push, running_ingest, stub, summary
+from grpc_fixtures import HOUR_START, auth, push, running_ingest, stamp, stub, summary
 from retail_proto.v1 import edge_sync_pb2 as pb
 from sqlalchemy import func, select
 
@@ -98,4 +98,36 @@ def test_concurrent_agents_all_land_with_their_rollups(database_url: str, agents
         assert {r.status for r in store_acks[-1].results} == {pb.ITEM_STATUS_DUPLICATE}
     stored = agents * per_push * pushes
     assert totals(database_url) == (stored, stored, 2 * stored)
+    engine.dispose()
+
+
+def tile(rows: int, cols: int, minute: int) -> pb.HeatmapTile:
+    return pb.HeatmapTile(
+        store_id="s1",
+        camera_id="cam1",
+        bucket_start=stamp(HOUR_START + 60 * minute),
+        bucket_seconds=60,
+        rows=rows,
+        cols=cols,
+        person_seconds=[1.0] * (rows * cols),
+    )
+
+
+def test_a_push_that_fails_in_its_group_fails_alone_and_is_rejected_when_resent(database_url: str) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    create_store(engine, "s1")
+    writer = IngestWriter(engine, IngestLimits())
+    now = time.time()
+    # two agents report one camera's day with different grids; both checked before either is stored
+    first = writer.check(batch_in(push("s1", [summary("s1")], tiles=[tile(2, 3, 0)]), now))
+    second = writer.check(batch_in(push("s1", [summary("s1")], tiles=[tile(4, 4, 1)]), now))
+    results = writer.commit_many([first, second])
+    assert [r.status for r in results[0]] == [Status.STORED, Status.STORED]
+    assert [r.status for r in results[1]] == [Status.RETRY, Status.RETRY]  # nothing of it kept
+    assert "central could not store the batch" in results[1][0].reason
+    assert totals(database_url) == (1, 1, 1)
+    resent = writer.push(second.batch)
+    assert [r.status for r in resent] == [Status.STORED, Status.REJECTED]
+    assert "differs from the 2x3 already stored" in resent[1].reason
     engine.dispose()
