@@ -59,13 +59,14 @@ class GroupCommit:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="ingest-commit")
         self._waiting: list[tuple[Checked, asyncio.Future[list[ItemResult]]]] = []
         self._draining = False
+        self._drainer: asyncio.Task[None] | None = None  # held: the loop keeps only weak references to tasks
 
     async def commit(self, checked: Checked) -> list[ItemResult]:
         done: asyncio.Future[list[ItemResult]] = asyncio.get_running_loop().create_future()
         self._waiting.append((checked, done))
         if not self._draining:
             self._draining = True
-            asyncio.get_running_loop().create_task(self._drain())
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
         return await done
 
     def _next_group(self) -> list[tuple[Checked, asyncio.Future[list[ItemResult]]]]:
