@@ -56,10 +56,6 @@ class SummaryIn:
     probabilities: dict[str, float]
     problem: str | None = None  # what kept the message from being decoded (the path is then empty)
 
-    @property
-    def key(self) -> str:
-        return str(self.row["track_id"])
-
 
 SUMMARY_COLUMNS = tuple(c.name for c in written_columns(track_summaries))
 _NUMBERS = ("start_ts", "end_ts", "distance_m", "mean_speed_mps", "max_speed_mps", "stop_count")

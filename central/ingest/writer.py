@@ -25,7 +25,7 @@ import operator
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -206,9 +206,6 @@ class _Stored:
     summaries: set[int]  # positions in the batch's summary columns
     others: set[int]  # ids of the tile and count objects
 
-    def __bool__(self) -> bool:
-        return bool(self.summaries or self.others)
-
 
 @dataclass
 class _Accepted:
@@ -218,17 +215,26 @@ class _Accepted:
     counts: list[LineCountIn]
     # worked out by the check stage for every accepted summary, so that the commit stage (one thread for
     # all writes) has little Python left to run; redone there for the new ones when some were stored already
-    summary_keys: list[tuple[Any, ...]] = field(default_factory=list)
-    summary_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    visits: rollups.Visits | None = None
-    traffic: dict[rollups.TrafficKey, dict[str, float]] = field(default_factory=dict)
+    summary_keys: list[tuple[Any, ...]]
+    summary_rows: list[tuple[Any, ...]]
+    visits: rollups.Visits
+    traffic: dict[rollups.TrafficKey, dict[str, float]]
 
-    def prepare(self) -> None:
-        chosen = self.summaries
-        self.summary_keys = self.columns.rows(_key_columns(track_summaries), chosen)
-        self.summary_rows = self.columns.rows(SUMMARY_COLUMNS, chosen)
-        self.visits = rollups.visits(self.columns, chosen)
-        self.traffic = rollups.traffic_deltas(self.visits)
+    @classmethod
+    def of(
+        cls, columns: SummaryColumns, summaries: list[int], tiles: list[TileIn], counts: list[LineCountIn]
+    ) -> _Accepted:
+        visits = rollups.visits(columns, summaries)
+        return cls(
+            columns,
+            summaries,
+            tiles,
+            counts,
+            columns.rows(_key_columns(track_summaries), summaries),
+            columns.rows(SUMMARY_COLUMNS, summaries),
+            visits,
+            rollups.traffic_deltas(visits),
+        )
 
 
 @dataclass
@@ -264,7 +270,7 @@ class IngestWriter:
     def check(self, batch: Batch) -> Checked:
         """Validate every item (reading what the database knows of the store); nothing is written."""
         now = self.clock()
-        checked = Checked(batch, now, {}, _Accepted(batch.summaries, [], [], []))
+        checked = Checked(batch, now, {}, _Accepted.of(batch.summaries, [], [], []))
         camera_ids = set(batch.summaries.camera_id) | {c.row["camera_id"] for c in batch.line_counts}
         try:
             layouts = self.layouts(batch.store_id, camera_ids)
@@ -272,14 +278,14 @@ class IngestWriter:
         except DBAPIError as e:
             checked.retry_reason = self._retry_reason([batch], e)
             return checked
-        results, accepted = checked.rejected, checked.accepted
-        summaries = batch.summaries
+        results = checked.rejected
+        summaries, accepted_summaries, tiles, counts = batch.summaries, [], [], []
         reasons = validate.check_summaries(summaries, batch.store_id, now, self.limits, layouts)
         for i, reason in enumerate(reasons):
             if reason:
                 results[(Kind.SUMMARY, i)] = ItemResult(Kind.SUMMARY, summaries.track_id[i], Status.REJECTED, reason)
             else:
-                accepted.summaries.append(i)
+                accepted_summaries.append(i)
         for i, t in enumerate(batch.tiles):
             start = t.row["bucket_start"]
             day = (t.row["camera_id"], rollups.day_of(start)) if math.isfinite(start) else None
@@ -287,7 +293,7 @@ class IngestWriter:
             if reason:
                 results[(Kind.TILE, i)] = ItemResult(Kind.TILE, t.key, Status.REJECTED, reason)
             else:
-                accepted.tiles.append(t)
+                tiles.append(t)
                 if day is not None:  # later tiles of that day in this batch must have the same grid
                     shapes.setdefault(day, (t.row["rows"], t.row["cols"]))
         for i, c in enumerate(batch.line_counts):
@@ -295,8 +301,8 @@ class IngestWriter:
             if reason:
                 results[(Kind.LINE_COUNT, i)] = ItemResult(Kind.LINE_COUNT, c.key, Status.REJECTED, reason)
             else:
-                accepted.counts.append(c)
-        accepted.prepare()
+                counts.append(c)
+        checked.accepted = _Accepted.of(summaries, accepted_summaries, tiles, counts)
         return checked
 
     def commit(self, checked: Checked) -> list[ItemResult]:
@@ -355,7 +361,7 @@ class IngestWriter:
                     ordered.append(ItemResult(kind, item.key, Status.STORED))
                 else:
                     ordered.append(ItemResult(kind, item.key, Status.DUPLICATE))
-        if stored and stored.summaries and self.feed is not None and self.feed.subscribers:
+        if stored is not None and stored.summaries and self.feed is not None and self.feed.subscribers:
             self.feed.publish(batch.store_id, [batch.summaries.row(i) for i in sorted(stored.summaries)])
         return ordered
 
@@ -431,8 +437,7 @@ class IngestWriter:
     def _transaction(self, group: Sequence[_Accepted], now: float) -> list[_Stored]:
         keys = [k for a in group for k in a.summary_keys]
         rows = [r for a in group for r in a.summary_rows]
-        batch_of = [b for b, a in enumerate(group) for _ in a.summaries]
-        offsets = list(itertools.accumulate((len(a.summaries) for a in group), initial=0))
+        owners = [(b, i) for b, a in enumerate(group) for i in a.summaries]  # of each key: batch, position
         tiles = [t for a in group for t in a.tiles]
         counts = [c for a in group for c in a.counts]
         with self.engine.begin() as conn:
@@ -440,15 +445,15 @@ class IngestWriter:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock now: nothing changes under the key lookups
             new_at = _insert_new(conn, track_summaries, keys, lambda at: [rows[i] for i in at])
             new_summaries: list[list[int]] = [[] for _ in group]
-            for i in new_at:
-                b = batch_of[i]
-                new_summaries[b].append(group[b].summaries[i - offsets[b]])
+            for k in new_at:
+                b, i = owners[k]
+                new_summaries[b].append(i)
             new_tiles = self._insert_items(conn, heatmap_tiles, tiles)
             new_counts = self._insert_items(conn, line_counts, counts)
             traffic: dict[rollups.TrafficKey, dict[str, float]] = {}
             visits = []
             for a, new in zip(group, new_summaries, strict=True):
-                if a.visits is not None and len(new) == len(a.summaries):  # all new: as the check stage summed
+                if len(new) == len(a.summaries):  # all new: as the check stage summed
                     visits.append(a.visits)
                     rollups.add_deltas(traffic, a.traffic)
                 else:
