@@ -28,6 +28,9 @@ Then p50/p95 over ``--runs`` runs of a store-overview query and a heatmap query
     .venv/bin/python bench/central_ingest.py                                   # full (about 20 min)
     .venv/bin/python bench/central_ingest.py --profile /tmp/prof --skip-query  # where the server's time goes
 
+Over 400 lines on purpose: a benchmark is one file a user runs and reads top to bottom (the
+load, the ceilings it is measured against, the server it re-runs itself as, and the tables).
+
 PostgreSQL: ``--postgres-url`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``,
 or ``RETAIL_TEST_POSTGRES_URL``) must allow CREATE DATABASE; each database made here is dropped afterwards.
 """
@@ -91,24 +94,13 @@ from central.ingest.items import LineCountIn, TileIn
 from central.ingest.writer import IngestWriter
 from central.live import LiveFeed
 from central.serve import SWITCH_INTERVAL_S
-from central.simulate.generate import (
-    BUCKET_S,
-    GRID_COLS,
-    GRID_ROWS,
-    SimStore,
-    TrackLibrary,
-    day_rng,
-    door_counts,
-    generate_day,
-    make_stores,
-    plan_day,
-    simulated_days,
-)
-from central.simulate.send import heartbeat
 from central.stores import create_store
-from edge_agent.behavior.taxonomy import LABELS
-from edge_agent.domain import TrackSummary
 from edge_agent.sync.convert import summary_columns
+from fleet_sim.generate import TrackLibrary, day_rng, door_counts, generate_day, plan_day, simulated_days
+from fleet_sim.send import heartbeat
+from fleet_sim.stores import BUCKET_S, GRID_COLS, GRID_ROWS, SimStore, make_stores
+from retail_common.summary import TrackSummary
+from retail_common.taxonomy import LABELS
 
 POSTGRES_URL = os.environ.get("RETAIL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BATCH = 500

@@ -34,6 +34,9 @@ Defaults read the clip and the models from ``../shared`` next to the repository.
 ``--frames`` limits the pipeline (a wrapper around ``VideoSource`` stops after N frames;
 the decoder is unchanged) and the pure-inference set (at most ``--infer-frames``
 distinct frames, to bound memory).
+
+Over 400 lines on purpose: a benchmark is one file a user runs and reads top to bottom (its
+configurations, the peer it is compared with, the subprocess it re-runs itself as, and the table).
 """
 
 from __future__ import annotations

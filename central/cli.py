@@ -1,4 +1,4 @@
-"""``retail-central``: the chain-wide aggregator (gRPC ingest, REST API, stores, API keys, fleet simulator)."""
+"""``retail-central``: the chain-wide aggregator (gRPC ingest, REST API, stores, API keys, database)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from central.config import CentralConfig, load_central_config
-from edge_agent.cli_support import fail, setup_logging
-from edge_agent.config.loader import ConfigError
+from retail_common.cli import fail, setup_logging
+from retail_common.config import ConfigError
+from retail_common.service import add_install_service_command
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -169,36 +170,9 @@ def keys_revoke(key_id: str, config: ConfigOption = None, database: DatabaseOpti
     typer.echo(f"revoked {key_id}")
 
 
-@app.command()
-def simulate(
-    stores: Annotated[int, typer.Option(min=1, max=999, help="simulated stores: sim-001, sim-002, ...")] = 3,
-    days: Annotated[int, typer.Option(min=1, max=366, help="days of traffic, ending yesterday")] = 7,
-    target: Annotated[
-        str | None,
-        typer.Option(help="HOST:PORT of a running central's gRPC ingest (default: one in this process)"),
-    ] = None,
-    seed: Annotated[int, typer.Option(help="same seed: same stores, visits and ids")] = 0,
-    tls_ca: Annotated[Path | None, typer.Option(help="PEM CA of the central at --target: use TLS")] = None,
-    agents: Annotated[int, typer.Option(min=1, max=200, help="stores pushing at once (a thread and channel each)")] = 8,
-    config: ConfigOption = None,
-    database: DatabaseOption = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-) -> None:
-    """Push simulated stores' summaries, tiles and door counts through the real gRPC ingest, with real tokens."""
-    from central.simulate import SimulationError, run_simulation
-
-    setup_logging(verbose)
-    cfg = _config(config, database)
-    try:
-        report = run_simulation(
-            cfg.database_url, target, stores, days, seed, tls_ca=tls_ca, agents=agents, progress=typer.echo
-        )
-    except SimulationError as e:
-        raise fail(str(e)) from e
-    for line in report.lines():
-        typer.echo(line)
-    if not report.ok:
-        raise fail(f"{report.total('rejected')} items rejected, {report.total('failed')} not stored (see above)")
+add_install_service_command(
+    app, "central", "retail-central", Path("/etc/retail-central/central.yaml"), "retail-central check-config", "central"
+)
 
 
 def main() -> None:

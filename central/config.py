@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from edge_agent.config.loader import load_yaml_config
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from retail_common.config import StrictModel, load_yaml_config
 
 
 class TlsConfig(StrictModel):

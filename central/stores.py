@@ -9,7 +9,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from central.auth import HashedSecret, SecretVerifier, hash_secret, new_secret, split_credential
 from central.db.schema import stores
-from central.ingest.validate import id_problem
+from retail_common.ids import id_problem
 
 
 class StoreError(ValueError):

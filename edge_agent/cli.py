@@ -13,8 +13,9 @@ from typing import Annotated
 
 import typer
 
-from edge_agent.cli_support import fail, setup_logging
 from edge_agent.config import AgentConfig, ConfigError, load_agent_config, parse_agent_config
+from retail_common.cli import fail, setup_logging
+from retail_common.service import add_install_service_command
 
 app = typer.Typer(help="Store-side shopper analytics agent.", no_args_is_help=True, add_completion=False)
 
@@ -229,45 +230,14 @@ def status(
         raise typer.Exit(1)
 
 
-@app.command("install-service")
-def install_service(
-    config: Annotated[Path, typer.Option(help="configuration the service runs with")] = Path(
-        "/etc/retail-edge/agent.yaml"
-    ),
-    central: Annotated[bool, typer.Option("--central", help="install retail-central instead of the agent")] = False,
-    user: Annotated[str | None, typer.Option(help="system user (created if missing)")] = None,
-    unit_dir: Annotated[Path, typer.Option(help="where systemd reads units")] = Path("/etc/systemd/system"),
-    executable: Annotated[Path | None, typer.Option(help="console script to run (default: this install's)")] = None,
-    enable: Annotated[bool, typer.Option(help="enable and start it now")] = True,
-    print_only: Annotated[bool, typer.Option("--print", help="print the unit and change nothing")] = False,
-) -> None:
-    """Render the systemd unit (Type=notify, watchdog, hardening, state in /var/lib) and install it."""
-    import subprocess
-
-    from edge_agent.runtime.service import UnitSettings, default_executable, install_unit, render_unit
-
-    name = "retail-central" if central else "retail-edge"
-    settings = UnitSettings(
-        executable=executable or default_executable(name),
-        config=config.resolve() if not print_only else config,
-        user=user or name,
-        state_dir=name,
-    )
-    if print_only:
-        typer.echo(render_unit(name, settings), nl=False)
-        return
-    if not settings.config.is_file():
-        raise fail(f"configuration not found: {settings.config} (write it first; `retail-edge check-config` checks it)")
-    try:
-        path = install_unit(name, settings, unit_dir, enable)
-    except (OSError, subprocess.CalledProcessError) as e:
-        raise fail(f"cannot install {name}.service: {e} (run as root)") from e
-    from edge_agent.runtime.service import systemd_running
-
-    if not systemd_running():
-        typer.echo(f"installed {path}; systemd is not running here: enable it with `systemctl enable --now {name}`")
-    else:
-        typer.echo(f"installed {path}" + (f"; {name} enabled and started" if enable else ""))
+add_install_service_command(
+    app,
+    "edge_agent.runtime",
+    "retail-edge",
+    Path("/etc/retail-edge/agent.yaml"),
+    "retail-edge check-config",
+    "the agent (Type=notify, watchdog)",
+)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import uuid
 
 from grpc_fixtures import HOUR_START
 
-from edge_agent.domain import TrackSummary
+from retail_common.summary import TrackSummary
 
 
 def edge_summary(start: float = HOUR_START + 100, behavior: str = "interested", zone: str = "table") -> TrackSummary:

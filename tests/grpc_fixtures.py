@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, make_dataclass
+from typing import Any
 
 import grpc
-import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 from retail_proto.v1 import edge_sync_pb2 as pb
 from retail_proto.v1 import edge_sync_pb2_grpc as pb_grpc
@@ -23,7 +22,8 @@ from central.db.checkpoint import WalCheckpointer
 from central.db.engine import make_engine
 from central.grpc_service import grpc_server
 from central.live import LiveFeed
-from edge_agent.sync.convert import pack_path
+from edge_agent.sync.convert import summary_columns
+from retail_common.summary import TrackSummary
 
 
 @dataclass
@@ -90,6 +90,11 @@ def stamp(ts: float) -> Timestamp:
 HOUR_START = (int(time.time()) // 3600 - 5) * 3600  # five hours ago, on the hour
 
 
+# A track summary as a test builds it: TrackSummary's fields, mutable and unchecked, so that a test can
+# also send what no agent should (an end before the start, a negative distance, 65 points).
+WireSummary = make_dataclass("WireSummary", [(f.name, f.type) for f in fields(TrackSummary)])
+
+
 def summary(
     store_id: str,
     camera_id: str = "cam1",
@@ -99,76 +104,39 @@ def summary(
     zones: Sequence[tuple[str, float, int]] = (("z1", 20.0, 1),),
     path_points: int = 8,
     track_id: str | None = None,
-    packed: bool = True,
-) -> pb.TrackSummary:
-    """A valid summary; ``packed=False`` sends its path as ``PathPoint`` messages, as the first agents did."""
+) -> Any:
+    """A valid summary (a ``WireSummary``), as the agent's pipeline makes them."""
     probs = dict.fromkeys(("decisive", "disinterested", "hesitant", "interested", "confused", "frustrated"), 0.0)
     if behavior:
         probs[behavior] = 1.0
-    points = [(i * seconds / max(path_points, 1), 0.5 * i, 1.0) for i in range(path_points)]
-    path_t, path_xy = pack_path(points) if packed else (b"", b"")
-    return pb.TrackSummary(
+    return WireSummary(
         track_id=track_id or str(uuid.uuid4()),
         store_id=store_id,
         camera_id=camera_id,
-        start_time=stamp(start),
-        end_time=stamp(start + seconds),
-        path_t=path_t,
-        path_xy=path_xy,
-        path=[] if packed else [pb.PathPoint(t=t, x=x, y=y) for t, x, y in points],
+        start_time=start,
+        end_time=start + seconds,
+        path=tuple((i * seconds / max(path_points, 1), 0.5 * i, 1.0) for i in range(path_points)),
         distance_m=3.5,
         mean_speed_mps=0.4,
         max_speed_mps=1.1,
         stop_count=2,
-        zone_dwell=[pb.ZoneDwell(zone_id=z, seconds=s, visits=v) for z, s, v in zones],
-        zone_order=[z for z, _, _ in zones],
-        behavior=behavior,
-        behavior_probabilities=probs if behavior else {},
+        zone_dwell={z: s for z, s, _ in zones},
+        zone_visits={z: v for z, _, v in zones},
+        zone_order=tuple(z for z, _, _ in zones),
         detector_model="yolov8n/1",
+        behavior=behavior or None,
+        behavior_probabilities=probs if behavior else {},
         behavior_model="behavior-classifier/2" if behavior else "",
     )
 
 
-def push(store_id: str, summaries: Sequence[pb.TrackSummary] = (), **items: object) -> pb.PushRequest:
-    return pb.PushRequest(
-        agent_id=f"agent-{store_id}",
-        store_id=store_id,
-        batch_id=uuid.uuid4().hex,
-        summaries=list(summaries),
-        **items,  # type: ignore[arg-type]
-    )
+def columns_of(summaries: Sequence[Any]) -> pb.SummaryColumns:
+    """The summaries as the proto's columns, by the agent's own converter: the form agents push."""
+    return summary_columns(summaries)
 
 
-def columns_of(summaries: Sequence[pb.TrackSummary]) -> pb.SummaryColumns:
-    """The same summaries as the proto's columns (the form agents push), times to the nanosecond."""
-    labels = sorted({label for s in summaries for label in s.behavior_probabilities})
-    points = [np.frombuffer(s.path_t, dtype="<f8") for s in summaries]
-    xys = [np.frombuffer(s.path_xy, dtype="<f4") for s in summaries]
-
-    def seconds(stamp: Timestamp) -> float:
-        return stamp.seconds + stamp.nanos * 1e-9
-
-    return pb.SummaryColumns(
-        track_id=[s.track_id for s in summaries],
-        camera_id=[s.camera_id for s in summaries],
-        start_time=[seconds(s.start_time) for s in summaries],
-        end_time=[seconds(s.end_time) for s in summaries],
-        distance_m=[s.distance_m for s in summaries],
-        mean_speed_mps=[s.mean_speed_mps for s in summaries],
-        max_speed_mps=[s.max_speed_mps for s in summaries],
-        stop_count=[s.stop_count for s in summaries],
-        behavior=[s.behavior for s in summaries],
-        detector_model=[s.detector_model for s in summaries],
-        behavior_model=[s.behavior_model for s in summaries],
-        path_points=[len(t) for t in points],
-        zone_dwell_count=[len(s.zone_dwell) for s in summaries],
-        zone_order_count=[len(s.zone_order) for s in summaries],
-        probability_labels=labels,
-        probabilities=[s.behavior_probabilities.get(k, math.nan) for s in summaries for k in labels],
-        path_t=np.concatenate([np.zeros(0), *points]).tolist(),
-        path_xy=np.concatenate([np.zeros(0, dtype="<f4"), *xys]).tolist(),
-        zone_id=[z.zone_id for s in summaries for z in s.zone_dwell],
-        zone_seconds=[z.seconds for s in summaries for z in s.zone_dwell],
-        zone_visits=[z.visits for s in summaries for z in s.zone_dwell],
-        zone_order=[z for s in summaries for z in s.zone_order],
-    )
+def push(store_id: str, summaries: Sequence[Any] = (), **items: object) -> pb.PushRequest:
+    request = pb.PushRequest(agent_id=f"agent-{store_id}", store_id=store_id, batch_id=uuid.uuid4().hex, **items)  # type: ignore[arg-type]
+    if summaries:
+        request.summary_columns.CopyFrom(columns_of(summaries))
+    return request

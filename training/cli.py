@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from edge_agent.cli_support import fail, setup_logging
+from retail_common.cli import fail, setup_logging
 
 app = typer.Typer(help="Behaviour model training.", no_args_is_help=True, add_completion=False)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_agent.behavior.features import TrackError, pad, sequences, validate_points
-from edge_agent.behavior.taxonomy import LABELS
+from retail_common.taxonomy import LABELS
 from training.simulate import LabelledTrack
 
 

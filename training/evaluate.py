@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_agent.behavior.classifier import BehaviorClassifier
-from edge_agent.behavior.taxonomy import LABELS
+from retail_common.taxonomy import LABELS
 from training import rules
 from training.metrics import Report, report
 from training.simulate import simulate

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from edge_agent.behavior.features import feature_config
-from edge_agent.behavior.taxonomy import LABELS
+from retail_common.taxonomy import LABELS
 from training.dataset import Encoded, batches, read_labelled_jsonl
 from training.export import export_onnx, set_metadata
 from training.metrics import Report, plot_confusion, report

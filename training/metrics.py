@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_agent.behavior.taxonomy import LABELS
+from retail_common.taxonomy import LABELS
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from edge_agent.behavior.features import N_FEATURES
-from edge_agent.behavior.taxonomy import LABELS
+from retail_common.taxonomy import LABELS
 
 
 class BehaviorNet(nn.Module):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_agent.behavior.features import FineTrack, fine_track
-from edge_agent.behavior.taxonomy import (
+from retail_common.taxonomy import (
     REVERSAL_DEG,
     REVERSAL_TRAVEL_M,
     SHARP_TURN_DEG,

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_agent.behavior.taxonomy import LABELS
+from retail_common.taxonomy import LABELS
 from training.signatures import Signature, signature
 
 DT = 0.05  # clean motion sampling, seconds

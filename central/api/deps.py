@@ -17,7 +17,7 @@ from central.api.keys import Principal, authenticate
 from central.api.timerange import MAX_SPAN_S, Bucket, InvalidTimeError, TimeRange, resolve_range
 from central.auth import Role, SecretVerifier
 from central.live import LiveFeed
-from edge_agent.behavior.taxonomy import LABELS
+from retail_common.taxonomy import LABELS
 
 # ids of stores, cameras, zones, lines and agents: 1-64 characters, no control characters
 ID_PATTERN = r"^[^\x00-\x1f\x7f]{1,64}$"

@@ -1,36 +1,18 @@
-"""How ``track_summaries.path`` stores a path: the proto's packed form, as the agent sent it.
+"""How ``track_summaries.path`` stores a path: packed by the shared codec (:mod:`retail_common.pathcodec`).
 
-A path of ``n`` points is ``8 n`` bytes of little-endian float64 times (seconds
-since the track's start) followed by ``8 n`` bytes of little-endian float32
-``x, y`` pairs (metres): ``TrackSummary.path_t + TrackSummary.path_xy``. Ingest
-stores what arrived without formatting a number; readers round to milliseconds
-and millimetres, which is all the precision a path has.
+Ingest stores the times and positions as they arrived, without formatting a
+number; readers round to milliseconds and millimetres, which is all the precision
+a path has.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from edge_agent.sync.convert import PATH_TIMES, PATH_XY, pack_path
+from retail_common import pathcodec
 
-TIMES, XY = PATH_TIMES, PATH_XY  # the proto's packed layout is the stored one
-POINT_BYTES = TIMES.itemsize + 2 * XY.itemsize
-
-
-def pack(points: np.ndarray) -> bytes:
-    """An (N, 3) array of ``[t, x, y]`` as stored."""
-    return b"".join(pack_path(points))
-
-
-def unpack(blob: bytes) -> np.ndarray:
-    """The stored path as an (N, 3) float64 array of ``[t, x, y]``; ValueError if it is not a whole path."""
-    if len(blob) % POINT_BYTES:
-        raise ValueError(f"a stored path of {len(blob)} bytes is not a whole number of {POINT_BYTES}-byte points")
-    n = len(blob) // POINT_BYTES
-    out = np.empty((n, 3))
-    out[:, 0] = np.frombuffer(blob, dtype=TIMES, count=n)
-    out[:, 1:] = np.frombuffer(blob, dtype=XY, offset=n * TIMES.itemsize).reshape(n, 2)
-    return out
+pack = pathcodec.pack
+unpack = pathcodec.unpack
 
 
 def round3(values: np.ndarray) -> np.ndarray:

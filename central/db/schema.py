@@ -25,8 +25,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.types import TypeEngine
 
-from edge_agent.behavior.taxonomy import LABELS
+from retail_common.fields import SUMMARY_FIELDS, Kind, SummaryField
+from retail_common.ids import ID_MAX
+from retail_common.taxonomy import LABELS
 
 metadata = MetaData(
     naming_convention={
@@ -43,7 +46,7 @@ def written_columns(table: Table) -> list[Column[Any]]:
     return [c for c in table.columns if c is not table.autoincrement_column]
 
 
-ID = 64  # longest store, camera, zone, line or agent id
+ID = ID_MAX  # longest store, camera, zone, line or agent id
 # upper bounds (seconds) of the dwell distribution's bins; the last bin is open
 DWELL_BINS_S = (30, 120, 300, 900)
 DWELL_COLUMNS = ("dwell_under_30s", "dwell_30s_2m", "dwell_2m_5m", "dwell_5m_15m", "dwell_over_15m")
@@ -108,28 +111,43 @@ lines = Table(
 # at a million rows instead of falling to 20k). The same index serves time-ranged reads per store.
 SUMMARY_KEY = ("store_id", "start_ts", "track_id")
 
+
+def _sql_type(f: SummaryField) -> TypeEngine[Any]:
+    if f.kind in (Kind.UUID, Kind.ID, Kind.TEXT, Kind.LABEL):
+        return String(f.max_length)
+    types: dict[Kind, TypeEngine[Any]] = {
+        Kind.TIME: Float(),
+        Kind.REAL: Float(),
+        Kind.COUNT: Integer(),
+        Kind.PATH: LargeBinary(),  # at most 64 points, packed as central.db.paths says
+        Kind.JSON: Text(),
+    }
+    return types[f.kind]
+
+
+def _summary_columns() -> list[Column[Any]]:
+    """``track_summaries``' columns from the contract's field table, plus central's own: the row's id, its
+    dwell (end minus start, for rollups and sorting) and when it was received."""
+    out: list[Column[Any]] = [
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    ]
+    for f in SUMMARY_FIELDS:
+        if any(c.name == f.sql for c in out):  # zone_visits is stored inside zone_dwell
+            continue
+        out.append(Column(f.sql, _sql_type(f), nullable=f.nullable))
+        if f.name == "end_time":
+            out.append(Column("dwell_s", Float, nullable=False))
+    out.append(Column("received_at", Float, nullable=False))
+    return out
+
+
+#: columns of track_summaries that central adds to the contract's fields
+CENTRAL_SUMMARY_COLUMNS = ("id", "dwell_s", "received_at")
+
 track_summaries = Table(
     "track_summaries",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("track_id", String(36), nullable=False),  # the agent's random UUID4
-    Column("store_id", String(ID), nullable=False),
-    Column("camera_id", String(ID), nullable=False),
-    Column("start_ts", Float, nullable=False),
-    Column("end_ts", Float, nullable=False),
-    Column("dwell_s", Float, nullable=False),
-    Column("distance_m", Float, nullable=False),
-    Column("mean_speed_mps", Float, nullable=False),
-    Column("max_speed_mps", Float, nullable=False),
-    Column("stop_count", Integer, nullable=False),
-    Column("behavior", String(16)),  # NULL until classified
-    Column("probabilities", Text),  # JSON object label -> probability
-    Column("zone_dwell", Text, nullable=False),  # JSON [[zone_id, seconds, visits], ...]
-    Column("zone_order", Text, nullable=False),  # JSON [zone_id, ...]
-    Column("path", LargeBinary, nullable=False),  # at most 64 points, packed as central.db.paths says
-    Column("detector_model", String(128), nullable=False),
-    Column("behavior_model", String(128), nullable=False),
-    Column("received_at", Float, nullable=False),
+    *_summary_columns(),
     UniqueConstraint(*SUMMARY_KEY),
     Index("ix_track_summaries_store_camera_start", "store_id", "camera_id", "start_ts"),
 )

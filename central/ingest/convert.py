@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 from retail_proto.v1 import edge_sync_pb2 as pb
 
-from central.db import paths
 from central.ingest.fleet import CameraReport, Heartbeat
 from central.ingest.items import Batch, ItemResult, Kind, LineCountIn, Status, SummaryColumns, TileIn
+from retail_common import pathcodec
 
 _KIND = {
     Kind.SUMMARY: pb.ITEM_KIND_SUMMARY,
@@ -30,104 +30,6 @@ _STATUS = {
 def _ts(stamp: Timestamp, present: bool) -> float:
     """Epoch seconds, NaN when the field was not set (the validator names it)."""
     return stamp.seconds + stamp.nanos * 1e-9 if present else math.nan
-
-
-def _packed_problem(msg: pb.TrackSummary) -> str | None:
-    t, xy = len(msg.path_t), len(msg.path_xy)
-    if t % paths.TIMES.itemsize or xy != t:  # 8 bytes per point in each
-        return (
-            f"packed path has {t} bytes of path_t and {xy} of path_xy: "
-            "both must hold 8 bytes per point (float64 t; float32 x, y)"
-        )
-    if msg.path:
-        return "path is sent both as points and packed: send one form"
-    return None
-
-
-def _points(msg: pb.TrackSummary) -> np.ndarray:
-    """The path of ``PathPoint`` messages (the first agents' form) as an (N, 3) array."""
-    return np.array([(p.t, p.x, p.y) for p in msg.path], dtype=np.float64).reshape(-1, 3)
-
-
-def _paths(msgs: Sequence[pb.TrackSummary]) -> tuple[np.ndarray, np.ndarray, list[bytes], list[str | None]]:
-    """Every summary's point count, all points as one (N, 3) array of [t, x, y] as received, each path as
-    stored (:mod:`central.db.paths`), and the defect that kept a path from being decoded, if any (it then
-    has no points).
-
-    Done for the whole batch at once: the packed paths of all summaries are decoded by one ``frombuffer``
-    each for times and positions, and stored as they came.
-    """
-    counts: list[int] = []
-    problems: list[str | None] = []
-    stored: list[bytes] = []
-    times: list[bytes] = []
-    xys: list[bytes] = []
-    points: dict[int, np.ndarray] = {}  # summaries that sent PathPoint messages
-    for i, m in enumerate(msgs):
-        t, xy = m.path_t, m.path_xy
-        if t or xy:
-            problem = _packed_problem(m)
-            problems.append(problem)
-            if problem is None:
-                times.append(t)
-                xys.append(xy)
-                counts.append(len(t) // paths.TIMES.itemsize)
-                stored.append(t + xy)
-            else:
-                counts.append(0)
-                stored.append(b"")
-        else:
-            problems.append(None)
-            points[i] = _points(m)
-            counts.append(len(points[i]))
-            stored.append(paths.pack(points[i]))
-    all_times = b"".join(times)
-    packed = np.empty((len(all_times) // paths.TIMES.itemsize, 3))
-    packed[:, 0] = np.frombuffer(all_times, dtype=paths.TIMES)
-    packed[:, 1:] = np.frombuffer(b"".join(xys), dtype=paths.XY).reshape(-1, 2)
-    flat = packed
-    if points:
-        pieces, offset = [], 0
-        for i, n in enumerate(counts):
-            if i in points:
-                pieces.append(points[i])
-            else:
-                pieces.append(packed[offset : offset + n])
-                offset += n
-        flat = np.concatenate(pieces)
-    return np.array(counts, dtype=np.int64), flat, stored, problems
-
-
-def _times(stamps: Sequence[Timestamp], present: Sequence[bool]) -> np.ndarray:
-    return np.array([_ts(s, p) for s, p in zip(stamps, present, strict=True)], dtype=np.float64)
-
-
-def summaries_in(msgs: Sequence[pb.TrackSummary], received_at: float) -> SummaryColumns:
-    """The summaries as columns, one field at a time (upb hands back Python floats, ints and strs already)."""
-    counts, points, stored, problems = _paths(msgs)
-    scores = [m.behavior_probabilities for m in msgs]
-    return SummaryColumns(
-        track_id=[m.track_id for m in msgs],
-        store_id=[m.store_id for m in msgs],
-        camera_id=[m.camera_id for m in msgs],
-        start_ts=_times([m.start_time for m in msgs], [m.HasField("start_time") for m in msgs]),
-        end_ts=_times([m.end_time for m in msgs], [m.HasField("end_time") for m in msgs]),
-        distance_m=np.array([m.distance_m for m in msgs], dtype=np.float64),
-        mean_speed_mps=np.array([m.mean_speed_mps for m in msgs], dtype=np.float64),
-        max_speed_mps=np.array([m.max_speed_mps for m in msgs], dtype=np.float64),
-        stop_count=np.array([m.stop_count for m in msgs], dtype=np.int64),
-        behavior=[m.behavior or None for m in msgs],
-        probabilities=[{label: s[label] for label in s} for s in scores],  # dict(s) goes through a KeysView
-        zone_dwell=[[(z.zone_id, z.seconds, z.visits) for z in m.zone_dwell] for m in msgs],
-        zone_order=[m.zone_order[:] for m in msgs],
-        path_counts=counts,
-        points=points,
-        stored_paths=stored,
-        detector_model=[m.detector_model for m in msgs],
-        behavior_model=[m.behavior_model for m in msgs],
-        problem=problems,
-        received_at=received_at,
-    )
 
 
 class MalformedPushError(ValueError):
@@ -176,13 +78,13 @@ def columns_in(c: pb.SummaryColumns, store_id: str, received_at: float) -> Summa
         raise MalformedPushError(f"summary_columns: {problem}")
     n = len(c.track_id)
     counts = np.array(c.path_points, dtype=np.int64)
-    t = np.array(c.path_t, dtype=paths.TIMES)
-    xy = np.array(c.path_xy, dtype=paths.XY)
+    t = np.array(c.path_t, dtype=pathcodec.TIMES)
+    xy = np.array(c.path_xy, dtype=pathcodec.XY)
     points = np.empty((len(t), 3))
     points[:, 0] = t
     points[:, 1:] = xy.reshape(-1, 2)
     t_bytes, xy_bytes = t.tobytes(), xy.tobytes()
-    ends = (np.cumsum(counts) * paths.TIMES.itemsize).tolist()
+    ends = (np.cumsum(counts) * pathcodec.TIMES.itemsize).tolist()
     stored = [t_bytes[a:b] + xy_bytes[a:b] for a, b in zip([0, *ends][:-1], ends, strict=True)]
     zone_entries = list(
         zip(c.zone_id, np.array(c.zone_seconds, dtype=np.float64).tolist(), list(c.zone_visits), strict=True)
@@ -213,7 +115,6 @@ def columns_in(c: pb.SummaryColumns, store_id: str, received_at: float) -> Summa
         stored_paths=stored,
         detector_model=list(c.detector_model),
         behavior_model=list(c.behavior_model),
-        problem=[None] * n,
         received_at=received_at,
     )
 
@@ -249,11 +150,8 @@ def line_count_in(msg: pb.LineCount, received_at: float) -> LineCountIn:
 
 
 def batch_in(request: pb.PushRequest, received_at: float) -> Batch:
-    """The push as ingest's items: its summaries (messages first, then columns), tiles and line counts."""
-    summaries = summaries_in(request.summaries, received_at)
-    if request.HasField("summary_columns"):
-        columns = columns_in(request.summary_columns, request.store_id, received_at)
-        summaries = SummaryColumns.concat([summaries, columns]) if len(summaries) else columns
+    """The push as ingest's items: its summaries (as columns), tiles and line counts."""
+    summaries = columns_in(request.summary_columns, request.store_id, received_at)
     return Batch(
         agent_id=request.agent_id,
         store_id=request.store_id,

@@ -9,8 +9,8 @@ import orjson
 from sqlalchemy import Connection, Engine, delete, select
 
 from central.db.schema import agent_heartbeats, agents, cameras, lines, zones
-from central.ingest.validate import id_problem
 from central.ingest.writer import upsert
+from retail_common.ids import id_problem
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, NamedTuple
@@ -54,7 +54,6 @@ class SummaryIn:
     zone_order: list[str]
     path: np.ndarray  # (N, 3) [t, x, y] as received; the row holds it packed (central.db.paths)
     probabilities: dict[str, float]
-    problem: str | None = None  # what kept the message from being decoded (the path is then empty)
 
 
 SUMMARY_COLUMNS = tuple(c.name for c in written_columns(track_summaries))
@@ -90,25 +89,10 @@ class SummaryColumns:
     stored_paths: list[bytes]  # each path as ``track_summaries.path`` holds it (central.db.paths)
     detector_model: list[str]
     behavior_model: list[str]
-    problem: list[str | None]  # what kept a summary from being decoded (its path is then empty)
     received_at: float
 
     def __len__(self) -> int:
         return len(self.track_id)
-
-    @classmethod
-    def concat(cls, parts: Sequence[SummaryColumns]) -> SummaryColumns:
-        """The summaries of ``parts``, one part after another (all received at the same time)."""
-        joined: dict[str, Any] = {}
-        for f in fields(cls):
-            values = [getattr(p, f.name) for p in parts]
-            if f.name == "received_at":
-                joined[f.name] = values[0]
-            elif isinstance(values[0], np.ndarray):
-                joined[f.name] = np.concatenate(values)
-            else:
-                joined[f.name] = [v for part in values for v in part]
-        return cls(**joined)
 
     @property
     def dwell_s(self) -> np.ndarray:
@@ -164,7 +148,6 @@ class SummaryColumns:
             self.zone_order[i],
             self.path(i),
             self.probabilities[i],
-            self.problem[i],
         )
 
 

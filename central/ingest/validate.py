@@ -7,7 +7,6 @@ what the database knows (a camera's declared zones and lines, a day's grid shape
 from __future__ import annotations
 
 import math
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,17 +15,19 @@ import numpy as np
 
 from central.config import IngestLimits
 from central.ingest.items import LineCountIn, SummaryColumns, SummaryIn, TileIn
-from edge_agent.behavior.taxonomy import LABELS
-from edge_agent.domain import MAX_PATH_POINTS
+from retail_common.fields import SUMMARY_FIELDS, Kind, text_problem
+from retail_common.ids import id_problem, is_id, is_track_id
+from retail_common.summary import MAX_PATH_POINTS
+from retail_common.taxonomy import LABELS
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-# exactly the strings that parse as a UUID whose version is 4 and print back unchanged
-_CANONICAL_UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 EARLIEST_TS = 946_684_800.0  # 2000-01-01: nothing this product recorded is older
 _LABELS = frozenset(LABELS)
 _MAX_COORD_M = 10_000.0
 _MAX_STOPS = 100_000
 _MAX_PERSONS_PER_CELL = 1_000
+# free-text fields (model names) with the longest value their columns hold
+_TEXTS = tuple((f.name, f.max_length or 0) for f in SUMMARY_FIELDS if f.kind is Kind.TEXT)
+_MAX_VISITS = next(f.maximum or 0 for f in SUMMARY_FIELDS if f.name == "zone_visits")
 
 
 @dataclass(frozen=True)
@@ -35,14 +36,6 @@ class Layout:
 
     zones: frozenset[str] | None = None
     lines: frozenset[str] | None = None
-
-
-def id_problem(what: str, value: str) -> str | None:
-    if not value:
-        return f"{what} is empty"
-    if not _ID.match(value):
-        return f"{what} {value!r} is not 1-64 letters, digits, '_', '-' or '.' starting with a letter or digit"
-    return None
 
 
 def _time_problem(what: str, ts: float, now: float, limits: IngestLimits) -> str | None:
@@ -108,17 +101,23 @@ def summaries_sound(
         ok &= (mean >= 0) & (mean <= limits.max_speed_mps) & (top >= 0) & (top <= limits.max_speed_mps)
         ok &= mean <= top + 1e-3
     ok &= paths
-    ok &= np.array([p is None for p in c.problem], dtype=bool)
     ok &= np.array([s == store_id for s in c.store_id], dtype=bool)
-    ok &= np.array([_CANONICAL_UUID4.fullmatch(t) is not None for t in c.track_id], dtype=bool)
+    ok &= np.array([is_track_id(t) for t in c.track_id], dtype=bool)
     ok &= _ids_sound(c.camera_id)
+    for name, longest in _TEXTS:
+        ok &= _texts_sound(getattr(c, name), longest)
     ok &= _zones_sound(c, duration, layouts)
     ok &= _behaviors_sound(c)
     return ok
 
 
 def _ids_sound(values: Sequence[str]) -> np.ndarray:
-    good = {v: bool(_ID.match(v)) for v in set(values)}
+    good = {v: is_id(v) for v in set(values)}
+    return np.array([good[v] for v in values], dtype=bool)
+
+
+def _texts_sound(values: Sequence[str], longest: int) -> np.ndarray:
+    good = {v: text_problem("", v, longest) is None for v in set(values)}
     return np.array([good[v] for v in values], dtype=bool)
 
 
@@ -139,9 +138,9 @@ def _zones_sound(c: SummaryColumns, duration: np.ndarray, layouts: Mapping[str, 
     for camera, zone in set(zip(cameras, zone_ids, strict=True)):
         layout = layouts.get(camera)
         declared = layout.zones if layout is not None else None
-        known[(camera, zone)] = (declared is None or zone in declared) and bool(_ID.match(zone))
+        known[(camera, zone)] = (declared is None or zone in declared) and is_id(zone)
     with np.errstate(invalid="ignore"):
-        entry_ok = (seconds >= 0.0) & (seconds <= duration[owner] + 1.0) & (visits >= 1)
+        entry_ok = (seconds >= 0.0) & (seconds <= duration[owner] + 1.0) & (visits >= 1) & (visits <= _MAX_VISITS)
     entry_ok &= np.array([known[k] for k in zip(cameras, zone_ids, strict=True)], dtype=bool)
     ok: np.ndarray = np.bincount(owner[~entry_ok], minlength=n) == 0
     dwelt = set(zip(owner.tolist(), zone_ids, strict=True))
@@ -186,9 +185,7 @@ def check_summary(
     ``path_sound``: :func:`paths_sound` found nothing wrong with the path, which is then not checked again.
     """
     row = item.row
-    if item.problem:
-        return item.problem
-    if not _CANONICAL_UUID4.fullmatch(row["track_id"]):
+    if not is_track_id(row["track_id"]):
         try:
             parsed = uuid.UUID(row["track_id"])
         except ValueError:
@@ -214,6 +211,10 @@ def check_summary(
     )
     if problem:
         return problem
+    for name, longest in _TEXTS:
+        problem = text_problem(name, row[name], longest)
+        if problem:
+            return problem
     if row["mean_speed_mps"] > row["max_speed_mps"] + 1e-3:
         return f"mean_speed_mps {row['mean_speed_mps']:g} exceeds max_speed_mps {row['max_speed_mps']:g}"
     return (
@@ -268,8 +269,8 @@ def _zone_problem(item: SummaryIn, duration: float, layout: Layout | None) -> st
         problem = id_problem("zone_id", zone_id) or _number_problem(f"zone {zone_id} seconds", seconds, duration + 1.0)
         if problem:
             return problem
-        if visits < 1:
-            return f"zone {zone_id} has {visits} visits"
+        if not 1 <= visits <= _MAX_VISITS:
+            return f"zone {zone_id} has {visits} visits (1 to {_MAX_VISITS})"
         if known is not None and zone_id not in known:
             return (
                 f"unknown zone {zone_id!r} for camera {item.row['camera_id']!r} (declared: {', '.join(sorted(known))})"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge_agent.analytics.buckets import bucket_start
-from edge_agent.domain import HeatmapTile
+from retail_common.summary import HeatmapTile
 
 # A frame stands for at most this long: after a stall or a dropped stretch the
 # people seen are not assumed to have stood still for the whole gap.

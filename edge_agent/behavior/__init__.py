@@ -1,5 +1,5 @@
 """Shopper behaviour: the taxonomy, the model's input features and ONNX inference (no PyTorch)."""
 
-from edge_agent.behavior.taxonomy import LABELS
+from retail_common.taxonomy import LABELS
 
 __all__ = ["LABELS"]

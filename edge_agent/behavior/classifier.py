@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edge_agent.behavior import features
-from edge_agent.behavior.taxonomy import LABELS
+from retail_common.taxonomy import LABELS
 
 logger = logging.getLogger(__name__)
 

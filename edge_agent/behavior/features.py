@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge_agent.behavior.taxonomy import LABELS, MIN_POINTS, STOP_SPEED_MPS
+from retail_common.taxonomy import LABELS, MIN_POINTS, STOP_SPEED_MPS
 
 FINE_S = 0.25
 STEP_S = 2.0

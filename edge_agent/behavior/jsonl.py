@@ -26,8 +26,8 @@ import numpy as np
 import orjson
 
 from edge_agent.behavior.classifier import BehaviorClassifier
-from edge_agent.behavior.taxonomy import LABELS
 from edge_agent.behavior.track_reader import PreparedChunk, prepare_chunk
+from retail_common.taxonomy import LABELS
 
 CHUNK_LINES = 256
 

@@ -10,22 +10,12 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-Identifier = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
-        description="letters, digits, '_', '-' and '.', starting with a letter or digit",
-    ),
-]
+from retail_common.config import StrictModel
+from retail_common.ids import Identifier
+
 PixelPoint = tuple[float, float]
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class HogDetectorConfig(StrictModel):

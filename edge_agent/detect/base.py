@@ -19,6 +19,7 @@ import numpy as np
 import supervision as sv
 
 from edge_agent.config.models import DetectorConfig
+from retail_common.models import ModelNameError, ModelRef
 
 Batch = TypeVar("Batch")
 Raw = TypeVar("Raw")
@@ -31,7 +32,7 @@ class DetectorError(RuntimeError):
 class Detector(ABC, Generic[Batch, Raw]):
     """Finds people in frames. Implementations warm up in their constructor."""
 
-    #: "name@sha256-prefix" of the model that produced the detections, stored in every summary.
+    #: "name/version" of the model that produced the detections, stored in every summary (retail_common.models).
     model_version: str
     #: largest number of frames ``detect`` takes at once (1 for fixed-batch models).
     max_batch: int = 1
@@ -55,12 +56,18 @@ class Detector(ABC, Generic[Batch, Raw]):
 
 
 def file_version(path: Path) -> str:
-    """Model identity for summaries: file stem plus the first 12 hex digits of its SHA-256."""
+    """Model identity for summaries: ``stem/sha`` with the first 12 hex digits of the file's SHA-256.
+
+    A stem too long for central's column is refused here, at start-up, rather than in every summary.
+    """
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
-    return f"{path.stem}@{digest.hexdigest()[:12]}"
+    try:
+        return str(ModelRef(path.stem, digest.hexdigest()[:12]))
+    except ModelNameError as e:
+        raise DetectorError(f"model file {path.name}: {e}") from e
 
 
 def require_model_file(path: Path, what: str) -> None:

@@ -25,6 +25,7 @@ import supervision as sv
 
 from edge_agent.config.models import HogDetectorConfig
 from edge_agent.detect.base import Detector, DetectorError
+from retail_common.models import ModelRef
 
 # Fraction of a HOG window's height above the head and below the feet, and of its width on each side.
 WINDOW_MARGIN_Y = 16 / 128
@@ -39,7 +40,7 @@ class HogBatch:
 
 
 class HogDetector(Detector[HogBatch, list[tuple[np.ndarray, np.ndarray]]]):
-    model_version = "opencv-hog@" + cv2.__version__
+    model_version = str(ModelRef("opencv-hog", cv2.__version__))
 
     def __init__(self, config: HogDetectorConfig) -> None:
         if not hasattr(cv2, "HOGDescriptor"):

@@ -26,11 +26,11 @@ from tqdm import tqdm
 from edge_agent.behavior.classifier import BehaviorClassifier
 from edge_agent.config.models import AgentConfig, CameraConfig
 from edge_agent.detect import Detector, build_detector
-from edge_agent.domain import TrackSummary
 from edge_agent.ingest.video_source import Frame, VideoSource, prefetch
 from edge_agent.pipeline.camera import CameraPipeline, ZoneEvent
 from edge_agent.pipeline.render import Annotator, BackgroundPlate, render_heatmap
 from edge_agent.store import EdgeStore
+from retail_common.summary import TrackSummary
 
 STORE_NAME = "store.db"
 REPORT_NAME = "report.json"

@@ -22,12 +22,12 @@ from edge_agent.analytics.heatmap import HeatmapAccumulator
 from edge_agent.analytics.lines import LineMonitor
 from edge_agent.analytics.zones import ZoneMonitor, ZoneVisit
 from edge_agent.behavior.classifier import BehaviorClassifier
-from edge_agent.behavior.taxonomy import LABELS
 from edge_agent.config.models import AgentConfig, CameraConfig
-from edge_agent.domain import MAX_PATH_POINTS, LineCount, TrackSummary
 from edge_agent.track.tracker import PersonTracker
 from edge_agent.trajectory.floor import build_mapper
 from edge_agent.trajectory.kinematics import downsample_indices, path_stats
+from retail_common.summary import MAX_PATH_POINTS, LineCount, TrackSummary
+from retail_common.taxonomy import LABELS
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry
 from retail_proto.v1 import edge_sync_pb2 as pb
 
 from edge_agent.behavior.classifier import BehaviorClassifier
-from edge_agent.config.loader import ConfigError, load_agent_config
+from edge_agent.config.loader import load_agent_config
 from edge_agent.config.models import AgentConfig, CameraConfig
 from edge_agent.detect.base import Detector, build_detector
 from edge_agent.pipeline.camera import CameraPipeline
@@ -39,6 +39,7 @@ from edge_agent.store.sqlite_store import EdgeStore
 from edge_agent.sync.client import CentralClient
 from edge_agent.sync.convert import timestamp
 from edge_agent.sync.worker import SyncStatus, SyncWorker
+from retail_common.config import ConfigError
 
 logger = logging.getLogger(__name__)
 

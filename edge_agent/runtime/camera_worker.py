@@ -19,7 +19,7 @@ import numpy as np
 
 from edge_agent.config.models import CameraConfig, RuntimeConfig
 from edge_agent.ingest.video_source import SourceError, VideoSource, is_live
-from edge_agent.sync.backoff import Backoff
+from retail_common.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 

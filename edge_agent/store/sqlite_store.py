@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
-from edge_agent.domain import HeatmapTile, LineCount, TrackSummary
 from edge_agent.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from retail_common.fields import SUMMARY_FIELDS, Kind
+from retail_common.summary import HeatmapTile, LineCount, TrackSummary
 
 logger = logging.getLogger(__name__)
 
@@ -61,26 +62,25 @@ class Outbox:
         )
 
 
+# the columns of track_summaries are the contract's field names; lists and mappings are JSON
+_JSON_FIELDS = frozenset(f.name for f in SUMMARY_FIELDS if f.kind in (Kind.JSON, Kind.PATH))
+
+
+def _summary_row(s: TrackSummary, created_at: float) -> dict[str, Any]:
+    row = {f.name: getattr(s, f.name) for f in SUMMARY_FIELDS}
+    for name in _JSON_FIELDS:
+        row[name] = _json(row[name])
+    row["created_at"] = created_at
+    return row
+
+
 def _summary(r: dict[str, Any]) -> TrackSummary:
-    return TrackSummary(
-        track_id=r["track_id"],
-        store_id=r["store_id"],
-        camera_id=r["camera_id"],
-        start_time=r["start_time"],
-        end_time=r["end_time"],
-        path=tuple(tuple(p) for p in json.loads(r["path"])),
-        distance_m=r["distance_m"],
-        mean_speed_mps=r["mean_speed_mps"],
-        max_speed_mps=r["max_speed_mps"],
-        stop_count=r["stop_count"],
-        zone_dwell=json.loads(r["zone_dwell"]),
-        zone_visits=json.loads(r["zone_visits"]),
-        zone_order=tuple(json.loads(r["zone_order"])),
-        detector_model=r["detector_model"],
-        behavior=r["behavior"],
-        behavior_probabilities=json.loads(r["behavior_probabilities"] or "{}"),
-        behavior_model=r["behavior_model"],
-    )
+    values = {f.name: r[f.name] for f in SUMMARY_FIELDS}
+    for name in _JSON_FIELDS:
+        values[name] = json.loads(values[name]) if values[name] is not None else {}
+    values["path"] = tuple(tuple(p) for p in values["path"])
+    values["zone_order"] = tuple(values["zone_order"])
+    return TrackSummary(**values)
 
 
 def _tile(r: dict[str, Any]) -> HeatmapTile:
@@ -139,29 +139,7 @@ class EdgeStore:
 
     def add_summaries(self, summaries: Iterable[TrackSummary]) -> int:
         now = time.time()
-        rows = [
-            {
-                "track_id": s.track_id,
-                "store_id": s.store_id,
-                "camera_id": s.camera_id,
-                "start_time": s.start_time,
-                "end_time": s.end_time,
-                "path": _json([list(p) for p in s.path]),
-                "distance_m": s.distance_m,
-                "mean_speed_mps": s.mean_speed_mps,
-                "max_speed_mps": s.max_speed_mps,
-                "stop_count": s.stop_count,
-                "zone_dwell": _json(s.zone_dwell),
-                "zone_visits": _json(s.zone_visits),
-                "zone_order": _json(list(s.zone_order)),
-                "behavior": s.behavior,
-                "behavior_probabilities": _json(s.behavior_probabilities),
-                "behavior_model": s.behavior_model,
-                "detector_model": s.detector_model,
-                "created_at": now,
-            }
-            for s in summaries
-        ]
+        rows = [_summary_row(s, now) for s in summaries]
         with self.conn:
             self.db.table("track_summaries").insert_all(rows, ignore=True)
         return len(rows)

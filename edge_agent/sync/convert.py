@@ -5,21 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 from retail_proto.v1 import edge_sync_pb2 as pb
 
-from edge_agent.domain import HeatmapTile, LineCount, TrackSummary
-
-# the packed path's layout (TrackSummary.path_t and path_xy in the proto); central reads it with these too
-PATH_TIMES = np.dtype("<f8")
-PATH_XY = np.dtype("<f4")
-
-
-def pack_path(points: object) -> tuple[bytes, bytes]:
-    """``[[t, x, y], ...]`` (any sequence or (N, 3) array) as the proto's ``path_t`` and ``path_xy``."""
-    array = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    return array[:, 0].astype(PATH_TIMES).tobytes(), array[:, 1:].astype(PATH_XY).tobytes()
+from retail_common.summary import HeatmapTile, LineCount, TrackSummary
 
 
 def timestamp(ts: float) -> Timestamp:

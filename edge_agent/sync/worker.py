@@ -22,8 +22,8 @@ from retail_proto.v1 import edge_sync_pb2 as pb
 
 from edge_agent.config.models import SyncConfig
 from edge_agent.store.sqlite_store import EdgeStore, Outbox
-from edge_agent.sync.backoff import Backoff
 from edge_agent.sync.client import CentralClient, ItemOutcome, Outcome, ProtocolError
+from retail_common.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,9 @@
-"""Summaries pushed as columns (the form agents send) are checked and stored as the same summaries sent as
-messages are: the same rows, the same key, each bad one rejected alone, a torn push refused whole."""
+"""Summaries pushed as columns (the form agents send): stored with the values and key they were sent with, each
+bad one rejected alone, a torn push refused whole."""
 
 from __future__ import annotations
+
+import json
 
 import grpc
 import pytest
@@ -12,7 +14,6 @@ from sqlalchemy import select
 from central.db.engine import make_engine
 from central.db.schema import track_summaries, written_columns
 from central.stores import create_store
-from edge_agent.sync.convert import timestamp
 
 STORED, DUPLICATE, REJECTED = pb.ITEM_STATUS_STORED, pb.ITEM_STATUS_DUPLICATE, pb.ITEM_STATUS_REJECTED
 
@@ -26,37 +27,31 @@ def stored_rows(url: str) -> dict[str, dict[str, object]]:
     return {str(r["track_id"]): {n: r[n] for n in names} for r in rows}
 
 
-def test_columns_store_what_messages_store_under_the_same_key(database_url: str) -> None:
+def test_columns_are_stored_as_sent_and_keep_their_key(database_url: str) -> None:
     engine = make_engine(database_url)
     token = create_store(engine, "s1")
     kinds = [summary("s1", seconds=31.5 + i, behavior=b) for i, b in enumerate(["interested", "", "confused"])]
     kinds.append(summary("s1", zones=(("z1", 5.0, 2), ("till", 3.25, 1)), path_points=64))
     kinds.append(summary("s1", zones=(), path_points=0))
-    # an agent's times are doubles: earlier agents sent them as Timestamps (whole nanoseconds), columns as they are
+    # an agent's times are doubles, finer than a millisecond: a resend must find the same key
     starts = [HOUR_START + 60.123456789 + 7.3 * i for i in range(len(kinds))]
     for s, start in zip(kinds, starts, strict=True):
-        s.start_time.CopyFrom(timestamp(start))
-        s.end_time.CopyFrom(timestamp(start + 45.2))
-    twins = [pb.TrackSummary() for _ in kinds]  # the same summaries under new UUIDs
-    for twin, original in zip(twins, kinds, strict=True):
-        twin.CopyFrom(original)
-        twin.track_id = summary("s1").track_id
-    again = columns_of(kinds)
-    again.start_time[:] = starts
-    again.end_time[:] = [start + 45.2 for start in starts]
+        s.start_time, s.end_time = start, start + 45.2
     with running_ingest(database_url) as central:
         client = stub(central.port)
-        as_messages = client.Push(push("s1", kinds), metadata=auth(token))
-        as_columns = client.Push(pb.PushRequest(store_id="s1", summary_columns=columns_of(twins)), metadata=auth(token))
-        resent = client.Push(pb.PushRequest(store_id="s1", summary_columns=again), metadata=auth(token))
-    assert [r.status for r in as_messages.results] == [STORED] * len(kinds)
-    assert [r.status for r in as_columns.results] == [STORED] * len(kinds)
-    assert [r.key for r in as_columns.results] == [t.track_id for t in twins]
-    assert [r.status for r in resent.results] == [DUPLICATE] * len(kinds)  # the key survives the change of form
+        first = client.Push(push("s1", kinds), metadata=auth(token))
+        resent = client.Push(push("s1", kinds), metadata=auth(token))
+    assert [r.status for r in first.results] == [STORED] * len(kinds)
+    assert [r.key for r in first.results] == [s.track_id for s in kinds]
+    assert [r.status for r in resent.results] == [DUPLICATE] * len(kinds)
     rows = stored_rows(database_url)
-    assert len(rows) == 2 * len(kinds)
-    for twin, original in zip(twins, kinds, strict=True):
-        assert rows[twin.track_id] == rows[original.track_id]
+    assert len(rows) == len(kinds)
+    for s in kinds:
+        row = rows[s.track_id]
+        assert (row["start_ts"], row["end_ts"]) == (s.start_time, s.end_time)
+        assert json.loads(str(row["zone_dwell"])) == [
+            [z, seconds, s.zone_visits[z]] for z, seconds in s.zone_dwell.items()
+        ]
     engine.dispose()
 
 
@@ -66,16 +61,13 @@ def test_bad_summaries_in_columns_are_rejected_alone(database_url: str) -> None:
     good = [summary("s1"), summary("s1")]
     angry = summary("s1", behavior="angry")
     long_path = summary("s1", path_points=65)
-    columns = columns_of([good[0], angry, long_path, good[1]])
-    mixed = push("s1", [summary("s1")])
-    mixed.summary_columns.CopyFrom(columns)
     with running_ingest(database_url) as central:
-        ack = stub(central.port).Push(mixed, metadata=auth(token))
+        ack = stub(central.port).Push(push("s1", [good[0], angry, long_path, good[1]]), metadata=auth(token))
     statuses = [r.status for r in ack.results]
-    assert statuses == [STORED, STORED, REJECTED, REJECTED, STORED]  # messages first, then the columns
-    assert "unknown behaviour 'angry'" in ack.results[2].reason
-    assert "path has 65 points" in ack.results[3].reason
-    assert set(stored_rows(database_url)) == {mixed.summaries[0].track_id, good[0].track_id, good[1].track_id}
+    assert statuses == [STORED, REJECTED, REJECTED, STORED]
+    assert "unknown behaviour 'angry'" in ack.results[1].reason
+    assert "path has 65 points" in ack.results[2].reason
+    assert set(stored_rows(database_url)) == {good[0].track_id, good[1].track_id}
     engine.dispose()
 
 

@@ -46,7 +46,7 @@ def test_a_group_stores_each_summary_once_in_push_order(database_url: str) -> No
     assert [r.status for r in results[0]] == [Status.STORED] * 6
     assert [r.status for r in results[1]] == [Status.STORED, Status.DUPLICATE]  # the same summary twice
     assert [r.status for r in results[2]] == [Status.DUPLICATE, Status.DUPLICATE, Status.STORED]
-    assert [r.key for r in results[2]] == [s.track_id for s in resent.summaries]
+    assert [r.key for r in results[2]] == list(resent.summary_columns.track_id)
     assert totals(database_url) == (8, 8, 8)  # rollups count each stored summary once
     again = writer.commit_many([writer.check(batch_in(p, now)) for p in pushes])
     assert {r.status for rs in again for r in rs} == {Status.DUPLICATE}
@@ -78,15 +78,12 @@ def test_concurrent_agents_all_land_with_their_rollups(database_url: str, agents
 
         def agent(store: str) -> list[pb.PushAck]:
             client = stub(central.port)
-            requests = [
-                push(store, [summary(store, start=HOUR_START + 60 * k, zones=(("z1", 5.0, 1), ("till", 2.0, 1)))])
+            made = [
+                summary(store, start=HOUR_START + 60 * k, zones=(("z1", 5.0, 1), ("till", 2.0, 1)))
                 for k in range(pushes)
                 for _ in range(per_push)
             ]
-            batches = [
-                push(store, [s for r in requests[i : i + per_push] for s in r.summaries])
-                for i in range(0, len(requests), per_push)
-            ]
+            batches = [push(store, made[i : i + per_push]) for i in range(0, len(made), per_push)]
             acks = [client.Push(b, metadata=auth(tokens[store]), timeout=60) for b in batches]
             acks.append(client.Push(batches[0], metadata=auth(tokens[store]), timeout=60))  # a resend
             return acks

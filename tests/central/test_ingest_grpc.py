@@ -7,7 +7,7 @@ import time
 import grpc
 import numpy as np
 import pytest
-from grpc_fixtures import HOUR_START, auth, push, running_ingest, stamp, stub, summary
+from grpc_fixtures import HOUR_START, auth, columns_of, push, running_ingest, stamp, stub, summary
 from retail_proto.v1 import edge_sync_pb2 as pb
 from sqlalchemy import func, select
 
@@ -52,7 +52,7 @@ def test_a_batch_sent_twice_is_stored_once_with_its_rollups(database_url: str) -
         again = client.Push(batch, metadata=auth(token))
     assert [r.status for r in first.results] == [STORED] * 40
     assert [r.status for r in again.results] == [DUPLICATE] * 40
-    assert [r.key for r in first.results] == [s.track_id for s in batch.summaries]
+    assert [r.key for r in first.results] == list(batch.summary_columns.track_id)
     assert count(database_url, track_summaries) == 40
     cam = camera_row(database_url, "s1")
     assert cam["visits"] == 40
@@ -74,19 +74,11 @@ def test_bad_items_are_rejected_alone_with_a_reason(database_url: str) -> None:
         "in the future": summary("s1", start=now + 3 * 86400),
         "unknown behaviour": summary("s1", behavior="angry"),
         "path over 64 points": summary("s1", path_points=65),
-        "legacy path over 64 points": summary("s1", path_points=65, packed=False),
         "not a UUID": summary("s1", track_id="person-42"),
-        "other store": summary("s2"),
     }
     negative = summary("s1")
     negative.distance_m = -1.0
     bad["negative distance"] = negative
-    torn = summary("s1")
-    torn.path_xy = torn.path_xy[:-3]
-    bad["torn packed path"] = torn
-    both = summary("s1")
-    both.path.add(t=0.0, x=1.0, y=1.0)
-    bad["both path forms"] = both
     with running_ingest(database_url) as central:
         ack = stub(central.port).Push(push("s1", [good, *bad.values()]), metadata=auth(token))
     results = {r.key: r for r in ack.results}
@@ -97,30 +89,54 @@ def test_bad_items_are_rejected_alone_with_a_reason(database_url: str) -> None:
     assert "in the future" in reasons["in the future"].reason
     assert "unknown behaviour 'angry'" in reasons["unknown behaviour"].reason
     assert "65 points (at most 64)" in reasons["path over 64 points"].reason
-    assert "65 points (at most 64)" in reasons["legacy path over 64 points"].reason
-    assert "64 bytes of path_t and 61 of path_xy" in reasons["torn packed path"].reason
-    assert "both as points and packed" in reasons["both path forms"].reason
     assert "not a UUID" in reasons["not a UUID"].reason
-    assert "differs from the batch's 's1'" in reasons["other store"].reason
     assert "negative" in reasons["negative distance"].reason
     assert count(database_url, track_summaries) == 1
     engine.dispose()
 
 
-def test_paths_sent_as_points_or_packed_are_stored_alike(database_url: str) -> None:
-    """Agents of the first version send PathPoint messages; later ones the packed columns: same stored path."""
+def test_values_no_column_can_hold_are_rejected_alone_before_the_transaction(database_url: str) -> None:
+    """What the database would refuse (PostgreSQL does, SQLite would store it) is refused per item with a reason,
+    so that it never turns the whole push into RETRY."""
     engine = make_engine(database_url)
     token = create_store(engine, "s1")
-    packed = summary("s1", path_points=5, seconds=30.0)
-    points = summary("s1", path_points=5, seconds=30.0, packed=False)
+    fine = summary("s1")
+    bad = {
+        "visits beyond a 32-bit column": summary("s1"),
+        "long model name": summary("s1"),
+        "NUL in a model name": summary("s1"),
+        "newline after an id": summary("s1", camera_id="cam1\n"),
+        "zone id with a newline": summary("s1", zones=[("z1\n", 5.0, 1)]),
+    }
+    bad["long model name"].detector_model = "m" * 120 + "@" + "ab" * 8
+    bad["NUL in a model name"].behavior_model = "behavior\x00classifier/2"
+    columns = columns_of([*bad.values(), fine])
+    columns.zone_visits[0] = 2**31  # the first summary's one zone
     with running_ingest(database_url) as central:
-        ack = stub(central.port).Push(push("s1", [packed, points]), metadata=auth(token))
-    assert [r.status for r in ack.results] == [STORED, STORED]
+        ack = stub(central.port).Push(pb.PushRequest(store_id="s1", summary_columns=columns), metadata=auth(token))
+    results = {r.key: r for r in ack.results}
+    reasons = {what: results[s.track_id] for what, s in bad.items()}
+    assert all(r.status == REJECTED for r in reasons.values()), reasons
+    assert "2147483648 visits" in reasons["visits beyond a 32-bit column"].reason
+    assert "detector_model has 137 characters (at most 128)" in reasons["long model name"].reason
+    assert "behavior_model" in reasons["NUL in a model name"].reason
+    assert "camera_id 'cam1\\n'" in reasons["newline after an id"].reason
+    assert "zone_id 'z1\\n'" in reasons["zone id with a newline"].reason
+    assert results[fine.track_id].status == STORED
+    assert count(database_url, track_summaries) == 1
+    engine.dispose()
+
+
+def test_a_path_is_stored_as_the_agent_sent_it(database_url: str) -> None:
+    engine = make_engine(database_url)
+    token = create_store(engine, "s1")
+    sent = summary("s1", path_points=5, seconds=30.0)
+    with running_ingest(database_url) as central:
+        ack = stub(central.port).Push(push("s1", [sent]), metadata=auth(token))
+    assert [r.status for r in ack.results] == [STORED]
     with engine.connect() as conn:
         stored = dict(conn.execute(select(track_summaries.c.track_id, track_summaries.c.path)).all())
-    expected = [[6.0 * i, 0.5 * i, 1.0] for i in range(5)]
-    assert paths.readable(stored[packed.track_id]) == expected
-    assert paths.readable(stored[points.track_id]) == expected
+    assert paths.readable(stored[sent.track_id]) == [[6.0 * i, 0.5 * i, 1.0] for i in range(5)]
     engine.dispose()
 
 

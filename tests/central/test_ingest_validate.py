@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 
-from grpc_fixtures import HOUR_START, summary
+from grpc_fixtures import HOUR_START, columns_of, summary
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -52,7 +52,7 @@ edits = st.fixed_dictionaries(
 @example([{"mean_speed_mps": 12.0005, "max_speed_mps": 12.0}])  # within 1 mm/s of the top, above the limit
 @example([{"probabilities": {"interested": math.nan}}, {"zone_dwell": [("z1", math.inf, 1)]}])
 def test_batch_checks_give_the_per_item_answers(changes: list[dict[str, object]]) -> None:
-    columns = convert.summaries_in([summary("s1", camera_id="cam2") for _ in changes], NOW)
+    columns = convert.columns_in(columns_of([summary("s1", camera_id="cam2") for _ in changes]), "s1", NOW)
     for i, change in enumerate(changes):
         for key, value in change.items():
             field = getattr(columns, key)

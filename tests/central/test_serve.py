@@ -64,7 +64,7 @@ def test_serve_end_to_end(database_url: str) -> None:
     key = cli("apikeys", "create", "dashboard", "--role", "viewer", "--database", database_url)
     headers = {"Authorization": f"Bearer {key}"}
     batch = push("s1", [summary("s1", seconds=30 + i) for i in range(5)])
-    sent = {s.track_id for s in batch.summaries}
+    sent = set(batch.summary_columns.track_id)
     with central_process(database_url) as (grpc_port, base, proc):
         assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
         events: queue.Queue[dict[str, object]] = queue.Queue()

@@ -21,10 +21,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from edge_agent.behavior.taxonomy import LABELS
 from edge_agent.cli import demo_config
 from edge_agent.detect import build_detector
 from edge_agent.pipeline.render import BackgroundPlate
+from retail_common.taxonomy import LABELS
 
 # (enters view, leaves view, feet enter the table zone, feet leave it), seconds from the clip's start
 GROUND_TRUTH = [
@@ -111,7 +111,7 @@ def test_store_holds_only_anonymous_summaries(intel_run: tuple[Path, dict[str, A
     for track_id, path, detector_model, behavior, probabilities, behavior_model, start_time in rows:
         assert uuid.UUID(track_id).version == 4
         assert 2 <= len(json.loads(path)) <= 64
-        assert detector_model.startswith("opencv-hog@")
+        assert detector_model.startswith("opencv-hog/")
         assert behavior in LABELS
         assert sum(json.loads(probabilities).values()) == pytest.approx(1.0, abs=1e-3)
         assert behavior_model.startswith("behavior-classifier/")

@@ -10,7 +10,8 @@ import pytest
 
 from edge_agent.cli import demo_config
 from edge_agent.config import AgentConfig, ConfigError, parse_agent_config
-from edge_agent.config.models import HogDetectorConfig, OnnxDetectorConfig, StrictModel
+from edge_agent.config.models import HogDetectorConfig, OnnxDetectorConfig
+from retail_common.config import StrictModel
 
 VALID = """\
 store_id: store-042

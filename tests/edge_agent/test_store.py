@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from edge_summaries import edge_summaries
 
-from edge_agent.domain import HeatmapTile, LineCount, TrackSummary
 from edge_agent.store import EdgeStore, StoreError
 from edge_agent.store.migrations import SCHEMA_VERSION
+from retail_common.summary import HeatmapTile, LineCount, TrackSummary
 
 
 def make_summary(track_id: str = "0b7c1f4e-0000-4000-8000-000000000001") -> TrackSummary:
@@ -28,7 +28,7 @@ def make_summary(track_id: str = "0b7c1f4e-0000-4000-8000-000000000001") -> Trac
         zone_dwell={"table": 9.5},
         zone_visits={"table": 1},
         zone_order=("table",),
-        detector_model="opencv-hog@4.14.0",
+        detector_model="opencv-hog/4.14.0",
     )
 
 

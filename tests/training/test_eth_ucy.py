@@ -9,7 +9,7 @@ import numpy as np
 from conftest import shared_path
 
 from edge_agent.behavior.classifier import BehaviorClassifier
-from edge_agent.behavior.taxonomy import LABELS
+from retail_common.taxonomy import LABELS
 from training.eth_ucy import convert, read_tracks
 
 

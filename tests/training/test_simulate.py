@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_agent.behavior.taxonomy import LABELS
+from retail_common.taxonomy import LABELS
 from training.signatures import Signature, signature
 from training.simulate import LabelledTrack, simulate, write_jsonl
 

@@ -78,179 +78,6 @@ ITEM_STATUS_RETRY: ItemStatus.ValueType  # 4
 Global___ItemStatus: _TypeAlias = ItemStatus  # noqa: Y015
 
 @_typing.final
-class PathPoint(_message.Message):
-    """One timed point of a trajectory on the floor plane. Agents of this version
-    send paths as TrackSummary's packed path_t and path_xy instead.
-    """
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    T_FIELD_NUMBER: _builtins.int
-    X_FIELD_NUMBER: _builtins.int
-    Y_FIELD_NUMBER: _builtins.int
-    t: _builtins.float
-    """seconds since the summary's start_time"""
-    x: _builtins.float
-    """metres"""
-    y: _builtins.float
-    """metres"""
-    def __init__(
-        self,
-        *,
-        t: _builtins.float = ...,
-        x: _builtins.float = ...,
-        y: _builtins.float = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["t", b"t", "x", b"x", "y", b"y"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___PathPoint: _TypeAlias = PathPoint  # noqa: Y015
-
-@_typing.final
-class ZoneDwell(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    ZONE_ID_FIELD_NUMBER: _builtins.int
-    SECONDS_FIELD_NUMBER: _builtins.int
-    VISITS_FIELD_NUMBER: _builtins.int
-    zone_id: _builtins.str
-    seconds: _builtins.float
-    """total seconds inside the zone over all visits"""
-    visits: _builtins.int
-    def __init__(
-        self,
-        *,
-        zone_id: _builtins.str = ...,
-        seconds: _builtins.float = ...,
-        visits: _builtins.int = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["seconds", b"seconds", "visits", b"visits", "zone_id", b"zone_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___ZoneDwell: _TypeAlias = ZoneDwell  # noqa: Y015
-
-@_typing.final
-class TrackSummary(_message.Message):
-    """Everything that is ever kept about one person's visit in view of a camera."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    @_typing.final
-    class BehaviorProbabilitiesEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
-
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.float
-        def __init__(
-            self,
-            *,
-            key: _builtins.str = ...,
-            value: _builtins.float = ...,
-        ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-    TRACK_ID_FIELD_NUMBER: _builtins.int
-    STORE_ID_FIELD_NUMBER: _builtins.int
-    CAMERA_ID_FIELD_NUMBER: _builtins.int
-    START_TIME_FIELD_NUMBER: _builtins.int
-    END_TIME_FIELD_NUMBER: _builtins.int
-    PATH_FIELD_NUMBER: _builtins.int
-    DISTANCE_M_FIELD_NUMBER: _builtins.int
-    MEAN_SPEED_MPS_FIELD_NUMBER: _builtins.int
-    MAX_SPEED_MPS_FIELD_NUMBER: _builtins.int
-    STOP_COUNT_FIELD_NUMBER: _builtins.int
-    ZONE_DWELL_FIELD_NUMBER: _builtins.int
-    ZONE_ORDER_FIELD_NUMBER: _builtins.int
-    BEHAVIOR_FIELD_NUMBER: _builtins.int
-    BEHAVIOR_PROBABILITIES_FIELD_NUMBER: _builtins.int
-    DETECTOR_MODEL_FIELD_NUMBER: _builtins.int
-    BEHAVIOR_MODEL_FIELD_NUMBER: _builtins.int
-    PATH_T_FIELD_NUMBER: _builtins.int
-    PATH_XY_FIELD_NUMBER: _builtins.int
-    track_id: _builtins.str
-    """random UUID4, no link to identity"""
-    store_id: _builtins.str
-    camera_id: _builtins.str
-    distance_m: _builtins.float
-    mean_speed_mps: _builtins.float
-    max_speed_mps: _builtins.float
-    stop_count: _builtins.int
-    behavior: _builtins.str
-    """empty until classified"""
-    detector_model: _builtins.str
-    """"name/version" """
-    behavior_model: _builtins.str
-    """"name/version", empty until classified"""
-    path_t: _builtins.bytes
-    """The packed path, as TensorFlow's TensorProto packs tensor content: raw
-    little-endian values, point after point. path_t holds one float64 per
-    point (seconds since start_time, 8 bytes), path_xy one float32 pair per
-    point (x then y in metres, 8 bytes), so both are 8 bytes per point.
-    """
-    path_xy: _builtins.bytes
-    @_builtins.property
-    def start_time(self) -> _timestamp_pb2.Timestamp: ...
-    @_builtins.property
-    def end_time(self) -> _timestamp_pb2.Timestamp: ...
-    @_builtins.property
-    def path(self) -> _containers.RepeatedCompositeFieldContainer[Global___PathPoint]:
-        """The path, at most 64 points in floor metres: either as points (the first
-        agents' form) or packed in path_t and path_xy below, which both sides
-        encode and decode as whole arrays instead of a message per point. Central
-        reads the packed form when path_t or path_xy is set, else the points.
-        """
-
-    @_builtins.property
-    def zone_dwell(self) -> _containers.RepeatedCompositeFieldContainer[Global___ZoneDwell]: ...
-    @_builtins.property
-    def zone_order(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """zones in the order they were entered"""
-
-    @_builtins.property
-    def behavior_probabilities(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]: ...
-    def __init__(
-        self,
-        *,
-        track_id: _builtins.str = ...,
-        store_id: _builtins.str = ...,
-        camera_id: _builtins.str = ...,
-        start_time: _timestamp_pb2.Timestamp | None = ...,
-        end_time: _timestamp_pb2.Timestamp | None = ...,
-        path: _abc.Iterable[Global___PathPoint] | None = ...,
-        distance_m: _builtins.float = ...,
-        mean_speed_mps: _builtins.float = ...,
-        max_speed_mps: _builtins.float = ...,
-        stop_count: _builtins.int = ...,
-        zone_dwell: _abc.Iterable[Global___ZoneDwell] | None = ...,
-        zone_order: _abc.Iterable[_builtins.str] | None = ...,
-        behavior: _builtins.str = ...,
-        behavior_probabilities: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
-        detector_model: _builtins.str = ...,
-        behavior_model: _builtins.str = ...,
-        path_t: _builtins.bytes = ...,
-        path_xy: _builtins.bytes = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["behavior", b"behavior", "behavior_model", b"behavior_model", "behavior_probabilities", b"behavior_probabilities", "camera_id", b"camera_id", "detector_model", b"detector_model", "distance_m", b"distance_m", "end_time", b"end_time", "max_speed_mps", b"max_speed_mps", "mean_speed_mps", b"mean_speed_mps", "path", b"path", "path_t", b"path_t", "path_xy", b"path_xy", "start_time", b"start_time", "stop_count", b"stop_count", "store_id", b"store_id", "track_id", b"track_id", "zone_dwell", b"zone_dwell", "zone_order", b"zone_order"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___TrackSummary: _TypeAlias = TrackSummary  # noqa: Y015
-
-@_typing.final
 class HeatmapTile(_message.Message):
     """Coarse occupancy of one camera's view over one time bucket."""
 
@@ -333,12 +160,13 @@ Global___LineCount: _TypeAlias = LineCount  # noqa: Y015
 
 @_typing.final
 class SummaryColumns(_message.Message):
-    """Many track summaries as columns: entry i of every per-summary column
-    belongs to summary i, and each summary's store is the push's. It carries
-    what TrackSummary carries, laid out so that central decodes a whole batch
-    with one array read per column instead of a Python object per field and
-    summary (the largest cost of ingest at tens of thousands of summaries a
-    second). Agents of this version send their summaries here.
+    """Track summaries, everything that is ever kept about one person's visit in
+    view of a camera, as columns: entry i of every per-summary column belongs
+    to summary i, and each summary's store is the push's. Laid out so that
+    central decodes a whole batch with one array read per column instead of a
+    Python object per field and summary (the largest cost of ingest at tens of
+    thousands of summaries a second). The fields and their bounds are declared
+    once in retail_common/fields.py.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -488,7 +316,6 @@ class PushRequest(_message.Message):
     AGENT_ID_FIELD_NUMBER: _builtins.int
     STORE_ID_FIELD_NUMBER: _builtins.int
     BATCH_ID_FIELD_NUMBER: _builtins.int
-    SUMMARIES_FIELD_NUMBER: _builtins.int
     TILES_FIELD_NUMBER: _builtins.int
     LINE_COUNTS_FIELD_NUMBER: _builtins.int
     SUMMARY_COLUMNS_FIELD_NUMBER: _builtins.int
@@ -496,12 +323,6 @@ class PushRequest(_message.Message):
     store_id: _builtins.str
     batch_id: _builtins.str
     """random, for logs; idempotency is per item"""
-    @_builtins.property
-    def summaries(self) -> _containers.RepeatedCompositeFieldContainer[Global___TrackSummary]:
-        """Summaries as messages (the first agents' form) and as columns: central
-        takes both, and acknowledges summaries first, then summary_columns.
-        """
-
     @_builtins.property
     def tiles(self) -> _containers.RepeatedCompositeFieldContainer[Global___HeatmapTile]: ...
     @_builtins.property
@@ -514,14 +335,13 @@ class PushRequest(_message.Message):
         agent_id: _builtins.str = ...,
         store_id: _builtins.str = ...,
         batch_id: _builtins.str = ...,
-        summaries: _abc.Iterable[Global___TrackSummary] | None = ...,
         tiles: _abc.Iterable[Global___HeatmapTile] | None = ...,
         line_counts: _abc.Iterable[Global___LineCount] | None = ...,
         summary_columns: Global___SummaryColumns | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["summary_columns", b"summary_columns"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "batch_id", b"batch_id", "line_counts", b"line_counts", "store_id", b"store_id", "summaries", b"summaries", "summary_columns", b"summary_columns", "tiles", b"tiles"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "batch_id", b"batch_id", "line_counts", b"line_counts", "store_id", b"store_id", "summary_columns", b"summary_columns", "tiles", b"tiles"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -560,8 +380,7 @@ Global___ItemResult: _TypeAlias = ItemResult  # noqa: Y015
 @_typing.final
 class PushAck(_message.Message):
     """Acknowledges only what is committed. One result per pushed item, in the
-    request's order: summaries, then summary_columns' summaries, then tiles,
-    then line counts.
+    request's order: summary_columns' summaries, then tiles, then line counts.
     """
 
     DESCRIPTOR: _descriptor.Descriptor

@@ -11,7 +11,7 @@ import pytest
 
 from edge_agent.behavior.classifier import BehaviorClassifier, default_model_path
 from edge_agent.behavior.jsonl import CHUNK_LINES
-from edge_agent.behavior.taxonomy import LABELS
+from retail_common.taxonomy import LABELS
 from training.simulate import simulate
 
 GOOD = '{"track_id": "t1", "points": [[0.0, 1.2, 3.4], [0.1, 1.31, 3.42], [0.2, 1.4, 3.5], [0.3, 1.5, 3.6]]}'

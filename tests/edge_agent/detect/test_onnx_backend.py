@@ -546,7 +546,7 @@ def test_real_static_export_loads_and_detects() -> None:
     assert detector.static_size == (640, 640)
     assert detector.max_batch == 1
     assert detector.input_size(768, 432) == (640, 640)
-    assert detector.model_version.startswith("yolov8n-random-640@")
+    assert detector.model_version.startswith("yolov8n-random-640/")
     results = detector.detect([frame(768, 432)])
     assert len(results) == 1
     assert isinstance(results[0], sv.Detections)
@@ -579,3 +579,12 @@ def test_real_dynamic_export_with_zero_confidence_keeps_boxes_in_frame() -> None
 
     assert detector.input_size(432, 768) == (192, 320)
     assert_within_frame(detections, 432, 768, classes=range(80))
+
+
+def test_a_model_file_whose_name_central_could_not_store_is_refused_at_start(tmp_path: Path) -> None:
+    """``stem/sha`` goes into every summary: a stem too long for central's column would have every summary
+    rejected, so the agent refuses the file at start-up and says to rename it."""
+    model = tmp_path / ("y" * 120 + ".onnx")
+    model.write_bytes(shared_model("yolov8n-random-640.onnx").read_bytes())
+    with pytest.raises(DetectorError, match=r"at most 128.*shorten"):
+        onnx_detector(model)

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from test_run import agent_config
 
-from edge_agent.runtime.service import UnitSettings, render_unit
 from edge_agent.runtime.systemd import Notifier
+from retail_common.service import UnitSettings, render_unit
 
 REPO = Path(__file__).resolve().parents[3]
+PACKAGES = {"retail-edge": "edge_agent.runtime", "retail-central": "central"}  # where each unit's template lives
 DEFAULTS = {
     "retail-edge": UnitSettings(
         Path("/opt/retail-analytics/.venv/bin/retail-edge"), Path("/etc/retail-edge/agent.yaml"), "retail-edge"
@@ -33,7 +34,9 @@ DEFAULTS = {
 
 @pytest.mark.parametrize("name", sorted(DEFAULTS))
 def test_deploy_units_are_the_rendered_defaults(name: str) -> None:
-    assert (REPO / "deploy" / "systemd" / f"{name}.service").read_text() == render_unit(name, DEFAULTS[name])
+    assert (REPO / "deploy" / "systemd" / f"{name}.service").read_text() == render_unit(
+        PACKAGES[name], name, DEFAULTS[name]
+    )
 
 
 @pytest.mark.parametrize("name", sorted(DEFAULTS))
@@ -43,7 +46,7 @@ def test_units_pass_systemd_analyze_verify(name: str, tmp_path: Path) -> None:
         pytest.skip("systemd-analyze not installed (Debian package systemd)")
     executable = Path(sys.executable).with_name(name)
     unit = tmp_path / f"{name}.service"
-    unit.write_text(render_unit(name, UnitSettings(executable, tmp_path / "config.yaml", "root", name)))
+    unit.write_text(render_unit(PACKAGES[name], name, UnitSettings(executable, tmp_path / "config.yaml", "root", name)))
     done = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False)
     problems = [line for line in done.stderr.splitlines() if unit.name in line or "Unknown" in line]
     assert done.returncode == 0, done.stderr
@@ -103,19 +106,22 @@ def test_the_agent_notifies_ready_pings_the_watchdog_and_stopping(tmp_path: Path
         sock.close()
 
 
-def test_install_service_writes_the_rendered_unit(tmp_path: Path) -> None:
-    from edge_agent.runtime.service import systemd_running
+@pytest.mark.parametrize("name", sorted(DEFAULTS))
+def test_install_service_writes_the_rendered_unit(tmp_path: Path, name: str) -> None:
+    """``retail-edge install-service`` and ``retail-central install-service`` each install their own unit."""
+    from retail_common.service import systemd_running
 
     if systemd_running():
         pytest.skip("systemd runs here: installing would reload the real service manager")
-    config = tmp_path / "agent.yaml"
-    config.write_text("store_id: s1\n")
-    executable = Path(sys.executable).with_name("retail-edge")
+    program = {"retail-edge": "edge_agent", "retail-central": "central"}[name]
+    config = tmp_path / "service.yaml"
+    config.write_text("store_id: s1\n" if name == "retail-edge" else "{}\n")
+    executable = Path(sys.executable).with_name(name)
     done = subprocess.run(
         [
             sys.executable,
             "-m",
-            "edge_agent",
+            program,
             "install-service",
             "--config",
             str(config),
@@ -133,10 +139,10 @@ def test_install_service_writes_the_rendered_unit(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "systemd is not running here" in done.stdout
-    unit = (tmp_path / "units" / "retail-edge.service").read_text()
-    assert unit == render_unit("retail-edge", UnitSettings(executable, config.resolve(), "root", "retail-edge"))
+    unit = (tmp_path / "units" / f"{name}.service").read_text()
+    assert unit == render_unit(PACKAGES[name], name, UnitSettings(executable, config.resolve(), "root", name))
     missing = subprocess.run(
-        [sys.executable, "-m", "edge_agent", "install-service", "--config", str(tmp_path / "absent.yaml")],
+        [sys.executable, "-m", program, "install-service", "--config", str(tmp_path / "absent.yaml")],
         capture_output=True,
         text=True,
         timeout=60,

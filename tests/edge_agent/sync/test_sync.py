@@ -16,10 +16,10 @@ from central.db.engine import make_engine
 from central.db.schema import agents, heatmap_tiles, line_counts, track_summaries
 from central.stores import create_store
 from edge_agent.config.models import SyncConfig
-from edge_agent.domain import HeatmapTile, LineCount
 from edge_agent.store.sqlite_store import EdgeStore
 from edge_agent.sync.client import CentralClient, SyncSetupError
 from edge_agent.sync.worker import SyncFailedError, SyncStatus, SyncWorker
+from retail_common.summary import HeatmapTile, LineCount
 
 
 def central_count(url: str, table: object) -> int:

@@ -33,19 +33,11 @@ from central.db.engine import make_engine
 from central.db.migrate import upgrade
 from central.grpc_service import grpc_server
 from central.live import LiveFeed
-from central.simulate.generate import (
-    BEHAVIOR_MODEL,
-    DETECTOR_MODEL,
-    SimStore,
-    StoreDay,
-    TrackLibrary,
-    generate_day,
-    make_stores,
-    simulated_days,
-)
 from central.stores import StoreError, create_store, rotate_token
-from edge_agent.sync.backoff import Backoff
 from edge_agent.sync.convert import line_count_pb, summary_columns, tile_pb, timestamp
+from fleet_sim.generate import StoreDay, TrackLibrary, generate_day, simulated_days
+from fleet_sim.stores import BEHAVIOR_MODEL, DETECTOR_MODEL, SimStore, make_stores
+from retail_common.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 

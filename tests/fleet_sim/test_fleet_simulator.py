@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,19 +15,11 @@ from sqlalchemy import func, select
 
 from central.db.engine import make_engine
 from central.db.schema import heatmap_daily, line_hourly, track_summaries, traffic_hourly
-from central.simulate import run_simulation
-from central.simulate.generate import (
-    GRID_COLS,
-    GRID_ROWS,
-    PEAKS,
-    TrackLibrary,
-    generate_day,
-    in_peak,
-    make_stores,
-    simulated_days,
-)
-from edge_agent.behavior.taxonomy import LABELS
-from edge_agent.domain import MAX_PATH_POINTS
+from fleet_sim import run_simulation
+from fleet_sim.generate import TrackLibrary, generate_day, simulated_days
+from fleet_sim.stores import GRID_COLS, GRID_ROWS, PEAKS, in_peak, make_stores
+from retail_common.summary import MAX_PATH_POINTS
+from retail_common.taxonomy import LABELS
 
 WEEK_END = date(2025, 3, 10)  # a Monday: the week before it runs Monday 3 ... Sunday 9 March
 
@@ -138,3 +133,32 @@ def test_a_day_is_consistent_with_itself(library: TrackLibrary) -> None:
             assert s.behavior_probabilities[s.behavior or ""] == max(s.behavior_probabilities.values())
     labels = Counter(s.behavior for s in day.summaries)
     assert set(labels) == set(LABELS)  # the mix of the behaviour simulator, all six present
+
+
+def test_the_command_pushes_a_store_into_a_fresh_database(tmp_path: Path) -> None:
+    """``retail-fleet-sim`` as a user runs it: its own in-process ingest over the database it is given."""
+    url = f"sqlite:///{tmp_path / 'central.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "fleet_sim", "--stores", "1", "--days", "1", "--database", url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "rejected 0" in done.stdout
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(track_summaries)).scalar_one()
+    engine.dispose()
+    assert f"sent {stored} summaries" in done.stdout
+    assert stored > 100
+    bad = subprocess.run(
+        [sys.executable, "-m", "fleet_sim", "--config", str(tmp_path / "absent.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert "cannot read file" in bad.stderr
