@@ -58,7 +58,7 @@ from central.api.models import (
     ZoneDwellOut,
     ZoneRank,
 )
-from central.api.timerange import DAY, HOUR, Bucket, TimeRange, floor_to, iso
+from central.api.timerange import Bucket, TimeRange, floor_to, iso
 from central.db import paths
 from central.db.schema import (
     BEHAVIOR_COLUMNS,
@@ -77,6 +77,7 @@ from central.db.schema import (
     written_columns,
     zones,
 )
+from central.timebuckets import DAY, HOUR
 
 logger = logging.getLogger(__name__)
 

@@ -50,6 +50,7 @@ from central.ingest import rollups, validate
 from central.ingest.items import SUMMARY_COLUMNS, Batch, ItemResult, Kind, LineCountIn, Status, SummaryColumns, TileIn
 from central.ingest.validate import Layout
 from central.live import LiveFeed
+from central.timebuckets import day_of
 
 logger = logging.getLogger(__name__)
 
@@ -288,7 +289,7 @@ class IngestWriter:
                 accepted_summaries.append(i)
         for i, t in enumerate(batch.tiles):
             start = t.row["bucket_start"]
-            day = (t.row["camera_id"], rollups.day_of(start)) if math.isfinite(start) else None
+            day = (t.row["camera_id"], day_of(start)) if math.isfinite(start) else None
             reason = validate.check_tile(t, batch.store_id, now, self.limits, shapes.get(day) if day else None)
             if reason:
                 results[(Kind.TILE, i)] = ItemResult(Kind.TILE, t.key, Status.REJECTED, reason)
@@ -405,7 +406,7 @@ class IngestWriter:
     def _day_shapes(self, store_id: str, tiles: Sequence[TileIn]) -> dict[tuple[str, int], tuple[int, int]]:
         keys = sorted(
             {
-                (t.row["camera_id"], rollups.day_of(t.row["bucket_start"]))
+                (t.row["camera_id"], day_of(t.row["bucket_start"]))
                 for t in tiles
                 if math.isfinite(t.row["bucket_start"])  # a missing start is the validator's to report
             }
