@@ -741,9 +741,9 @@ class Loader:
             self._bulk(raw, track_summaries, chunk.summaries)
             self._bulk(raw, heatmap_tiles, chunk.tiles)
             self._bulk(raw, line_counts, chunk.counts)
-            self.writer._add(conn, traffic_hourly, chunk.traffic, rollups.TRAFFIC_COUNTERS)
-            self.writer._add(conn, line_hourly, chunk.lines, ("in_count", "out_count"))
-            self.writer._merge_heatmaps(conn, chunk.heat)
+            self.writer.transaction.add_counters(conn, traffic_hourly, chunk.traffic, rollups.TRAFFIC_COUNTERS)
+            self.writer.transaction.add_counters(conn, line_hourly, chunk.lines, ("in_count", "out_count"))
+            self.writer.transaction.merge_heatmaps(conn, chunk.heat)
         self.rows += len(chunk.summaries)
         self.seconds += time.perf_counter() - started
 

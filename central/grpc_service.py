@@ -100,13 +100,23 @@ class GroupCommit:
 
 
 class EdgeSyncService(pb_grpc.EdgeSyncServicer):
-    def __init__(self, engine: Engine, writer: IngestWriter, config: CentralConfig) -> None:
+    def __init__(self, engine: Engine, writer: IngestWriter, config: CentralConfig, feed: LiveFeed) -> None:
         self.engine = engine
         self.writer = writer
         self.config = config
+        self.feed = feed
         self.verifier = SecretVerifier()
         self._check = ThreadPoolExecutor(1, thread_name_prefix="ingest-check")
-        self._commit = GroupCommit(writer.commit_many)
+        self._commit = GroupCommit(self._commit_and_publish)
+
+    def _commit_and_publish(self, group: Sequence[Checked]) -> list[list[ItemResult]]:
+        """Commit the group (in the commit thread), then hand the summaries it stored to live subscribers."""
+        committed = self.writer.commit_group(group)
+        if self.feed.subscribers:
+            for c in committed:
+                if c.stored:
+                    self.feed.publish(c.store_id, c.stored_rows())
+        return [c.results for c in committed]
 
     async def _authorize(self, context: Context, store_id: str) -> str:
         """The token's store, which must be the one the call is for; aborts the call otherwise."""
@@ -173,8 +183,8 @@ def grpc_server(config: CentralConfig, engine: Engine, feed: LiveFeed) -> tuple[
     server = grpc.aio.server(
         options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
     )
-    writer = IngestWriter(engine, config.limits, feed)
-    pb_grpc.add_EdgeSyncServicer_to_server(EdgeSyncService(engine, writer, config), server)
+    writer = IngestWriter(engine, config.limits)
+    pb_grpc.add_EdgeSyncServicer_to_server(EdgeSyncService(engine, writer, config, feed), server)
     address = f"{config.grpc.host}:{config.grpc.port}"
     if config.grpc.tls is not None:
         credentials = grpc.ssl_server_credentials(

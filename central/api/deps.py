@@ -11,9 +11,10 @@ from fastapi import Depends, Path, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 
-from central.api import queries
 from central.api.errors import ApiError, invalid, not_found
 from central.api.keys import Principal, authenticate
+from central.api.queries import stores as store_queries
+from central.api.queries.columns import UNCLASSIFIED
 from central.api.timerange import MAX_SPAN_S, Bucket, InvalidTimeError, TimeRange, resolve_range
 from central.auth import Role, SecretVerifier
 from central.live import LiveFeed
@@ -131,7 +132,7 @@ ToParam = Annotated[
 ]
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
 TRACK_ID_PATTERN = r"^[0-9A-Za-z-]{1,36}$"
-BEHAVIOR_PATTERN = "^(" + "|".join((*LABELS, queries.UNCLASSIFIED)) + ")$"
+BEHAVIOR_PATTERN = "^(" + "|".join((*LABELS, UNCLASSIFIED)) + ")$"
 
 # what a value that fails a pattern should have looked like, for the 422's message
 PATTERN_HINTS = {
@@ -139,25 +140,25 @@ PATTERN_HINTS = {
     TIME_PATTERN: "epoch seconds or an ISO-8601 date or time such as 2026-11-20 or 2026-11-20T08:00:00Z",
     CURSOR_PATTERN: "a next_cursor returned by this API",
     TRACK_ID_PATTERN: "a track's UUID",
-    BEHAVIOR_PATTERN: f"one of {', '.join((*LABELS, queries.UNCLASSIFIED))}",
+    BEHAVIOR_PATTERN: f"one of {', '.join((*LABELS, UNCLASSIFIED))}",
 }
 
 BucketParam = Annotated[Bucket, Query(description="bucket size of series: `hour` or `day` (UTC)")]
 
 
-def existing_store(conn: Conn, store_id: StoreIdPath) -> queries.StoreRef:
-    store = queries.find_store(conn, store_id)
+def existing_store(conn: Conn, store_id: StoreIdPath) -> store_queries.StoreRef:
+    store = store_queries.find_store(conn, store_id)
     if store is None:
         raise not_found(f"store {store_id!r}")
     return store
 
 
-Store = Annotated[queries.StoreRef, Depends(existing_store)]
+Store = Annotated[store_queries.StoreRef, Depends(existing_store)]
 
 
 def existing_camera(conn: Conn, store: Store, camera_id: CameraFilter = None) -> str | None:
     """The ``camera_id`` filter, checked to name a camera of the store (404 otherwise)."""
-    if camera_id is not None and not queries.camera_exists(conn, store.store_id, camera_id):
+    if camera_id is not None and not store_queries.camera_exists(conn, store.store_id, camera_id):
         raise not_found(f"camera {camera_id!r} of store {store.store_id!r}")
     return camera_id
 

@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Final
 
-HOUR: Final = 3600
-DAY: Final = 86_400
+from central.timebuckets import DAY, HOUR
+
 MIN_TS: Final = 0.0  # 1970-01-01
 MAX_TS: Final = 4_102_444_800.0  # 2100-01-01: nothing this service stores lies later
 DEFAULT_SPAN_S: Final = 7 * DAY

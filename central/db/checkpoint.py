@@ -36,7 +36,7 @@ class WalCheckpointer:
 
     def __enter__(self) -> WalCheckpointer:
         if self.path is not None:
-            self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+            self._thread = threading.Thread(target=self._run, args=(self.path,), name="wal-checkpoint", daemon=True)
             self._thread.start()
         return self
 
@@ -45,9 +45,9 @@ class WalCheckpointer:
         if self._thread is not None:
             self._thread.join()
 
-    def _run(self) -> None:
-        assert self.path is not None
-        conn = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
+    def _run(self, path: str) -> None:
+        """The thread's loop, given the file to checkpoint (``__enter__`` starts it only for a SQLite file)."""
+        conn = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
         failing = False
         try:
             while not self._stop.wait(self.interval_s):
@@ -55,11 +55,11 @@ class WalCheckpointer:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     self.checkpoints += 1
                     if failing:
-                        logger.info("background WAL checkpoints of %s work again", self.path)
+                        logger.info("background WAL checkpoints of %s work again", path)
                     failing = False
                 except sqlite3.Error as e:  # a full disk or a locked file: commits checkpoint themselves meanwhile
                     if not failing:  # once per outage, not twice a second
-                        logger.warning("background WAL checkpoint of %s failed (retrying quietly): %s", self.path, e)
+                        logger.warning("background WAL checkpoint of %s failed (retrying quietly): %s", path, e)
                     failing = True
         finally:
             conn.close()

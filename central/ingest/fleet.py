@@ -9,7 +9,7 @@ import orjson
 from sqlalchemy import Connection, Engine, delete, select
 
 from central.db.schema import agent_heartbeats, agents, cameras, lines, zones
-from central.ingest.writer import upsert
+from central.ingest.dialects import DialectWrites, for_engine
 from retail_common.ids import id_problem
 
 
@@ -62,8 +62,9 @@ def record_heartbeat(engine: Engine, hb: Heartbeat, history: int, now: float | N
         "outbox_backlog": hb.outbox_backlog,
         "last_error": hb.last_error,
     }
+    writes = for_engine(engine)
     with engine.begin() as conn:
-        ins = upsert(conn, agents)
+        ins = writes.insert(agents)
         conn.execute(
             ins.on_conflict_do_update(
                 index_elements=["agent_id"],
@@ -89,12 +90,12 @@ def record_heartbeat(engine: Engine, hb: Heartbeat, history: int, now: float | N
             )
         )
         for cam in hb.cameras:
-            _declare_layout(conn, hb.store_id, cam, now)
+            _declare_layout(conn, writes, hb.store_id, cam, now)
 
 
-def _declare_layout(conn: Connection, store_id: str, cam: CameraReport, now: float) -> None:
+def _declare_layout(conn: Connection, writes: DialectWrites, store_id: str, cam: CameraReport, now: float) -> None:
     """The camera's zones and lines become exactly those reported; ingest then refuses any other."""
-    ins = upsert(conn, cameras)
+    ins = writes.insert(cameras)
     conn.execute(
         ins.on_conflict_do_update(
             index_elements=["store_id", "camera_id"], set_={"last_seen": ins.excluded.last_seen, "declared": True}
@@ -109,7 +110,7 @@ def _declare_layout(conn: Connection, store_id: str, cam: CameraReport, now: flo
         )
         if ids:
             conn.execute(
-                upsert(conn, table).on_conflict_do_nothing(),
+                writes.insert(table).on_conflict_do_nothing(),
                 [
                     {"store_id": store_id, "camera_id": cam.camera_id, column: i, "first_seen": now}
                     for i in sorted(set(ids))

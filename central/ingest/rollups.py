@@ -14,23 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from central.api.timerange import DAY, HOUR
 from central.db.schema import BEHAVIOR_COLUMNS, DWELL_BINS_S, DWELL_COLUMNS, UNCLASSIFIED_COLUMN
 from central.ingest.items import LineCountIn, SummaryColumns, TileIn
+from central.timebuckets import HOUR, day_of, hour_of
 
 TRAFFIC_COUNTERS = ("visits", "dwell_s", *DWELL_COLUMNS, *BEHAVIOR_COLUMNS.values(), UNCLASSIFIED_COLUMN)
 
 TrafficKey = tuple[str, str, str, int]  # store, camera, zone ("" = camera), hour
 LineKey = tuple[str, str, str, int]  # store, camera, line, hour
 DayKey = tuple[str, str, int]  # store, camera, day
-
-
-def hour_of(ts: float) -> int:
-    return int(ts // HOUR) * HOUR
-
-
-def day_of(ts: float) -> int:
-    return int(ts // DAY) * DAY
 
 
 @dataclass

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 
 from central.api.timerange import (
-    DAY,
-    HOUR,
     MAX_SPAN_S,
     Bucket,
     InvalidTimeError,
@@ -15,6 +13,7 @@ from central.api.timerange import (
     parse_time,
     resolve_range,
 )
+from central.timebuckets import DAY, HOUR
 
 T = 1_795_132_800.0  # 2026-11-20T00:00:00Z
 

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from central.api import queries
 from central.api.deps import ID_MAX, ID_PATTERN, Conn, Context, Limit, Offset, OptionalId
 from central.api.errors import not_found, responses
 from central.api.models import AgentOut, FleetOut, HeartbeatsOut
+from central.api.queries import fleet as fleet_queries
 
 router = APIRouter(prefix="/fleet", tags=["fleet"])
 
@@ -19,12 +19,12 @@ AgentIdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX, descrip
 
 @router.get("", summary="Every agent with its latest heartbeat and whether it is online")
 def fleet(conn: Conn, ctx: Context, store_id: OptionalId = None, limit: Limit = 100, offset: Offset = 0) -> FleetOut:
-    return queries.fleet(conn, store_id, limit, offset, time.time(), ctx.settings.online_window_s)
+    return fleet_queries.fleet(conn, store_id, limit, offset, time.time(), ctx.settings.online_window_s)
 
 
 @router.get("/agents/{agent_id}", responses=responses(404), summary="One agent's latest heartbeat")
 def agent(conn: Conn, ctx: Context, agent_id: AgentIdPath) -> AgentOut:
-    found = queries.agent(conn, agent_id, time.time(), ctx.settings.online_window_s)
+    found = fleet_queries.agent(conn, agent_id, time.time(), ctx.settings.online_window_s)
     if found is None:
         raise not_found(f"agent {agent_id!r}")
     return found
@@ -37,6 +37,6 @@ def heartbeats(
     agent_id: AgentIdPath,
     limit: Annotated[int, Query(ge=1, le=1000, description="how many, newest first")] = 20,
 ) -> HeartbeatsOut:
-    if queries.agent(conn, agent_id, time.time(), ctx.settings.online_window_s) is None:
+    if fleet_queries.agent(conn, agent_id, time.time(), ctx.settings.online_window_s) is None:
         raise not_found(f"agent {agent_id!r}")
-    return queries.heartbeats(conn, agent_id, limit)
+    return fleet_queries.heartbeats(conn, agent_id, limit)

@@ -7,10 +7,11 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Query, Response
 
-from central.api import queries
 from central.api.deps import ID_MAX, ID_PATTERN, Conn, Range, Store
 from central.api.errors import not_found, responses
 from central.api.models import HeatmapOut, RangeOut
+from central.api.queries import heatmap as heatmap_queries
+from central.api.queries import stores as store_queries
 from central.api.render import heatmap_png
 from central.api.timerange import TimeRange, iso
 
@@ -19,10 +20,12 @@ router = APIRouter(prefix="/stores/{store_id}", tags=["heatmap"])
 CameraParam = Annotated[str, Query(pattern=ID_PATTERN, max_length=ID_MAX, description="the camera whose view it is")]
 
 
-def _grid(conn: Conn, store: queries.StoreRef, camera_id: str, rng: TimeRange) -> queries.HeatmapGrid | None:
-    if not queries.camera_exists(conn, store.store_id, camera_id):
+def _grid(
+    conn: Conn, store: store_queries.StoreRef, camera_id: str, rng: TimeRange
+) -> heatmap_queries.HeatmapGrid | None:
+    if not store_queries.camera_exists(conn, store.store_id, camera_id):
         raise not_found(f"camera {camera_id!r} of store {store.store_id!r}")
-    return queries.heatmap_grid(conn, store.store_id, camera_id, rng)
+    return heatmap_queries.heatmap_grid(conn, store.store_id, camera_id, rng)
 
 
 @router.get("/heatmap", responses=responses(404), summary="A camera's heatmap grid summed over the range's days")

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from central.api import queries
 from central.api.deps import ID_MAX, ID_PATTERN, CameraId, Conn, Store, Window
 from central.api.errors import responses
 from central.api.models import LinesOut
+from central.api.queries import lines as line_queries
 
 router = APIRouter(prefix="/stores/{store_id}", tags=["analytics"])
 
@@ -22,4 +22,4 @@ def line_counts(
     camera_id: CameraId,
     line_id: Annotated[str | None, Query(pattern=ID_PATTERN, max_length=ID_MAX, description="one line only")] = None,
 ) -> LinesOut:
-    return queries.line_counts(conn, store.store_id, window.range, window.bucket, camera_id, line_id)
+    return line_queries.line_counts(conn, store.store_id, window.range, window.bucket, camera_id, line_id)

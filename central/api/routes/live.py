@@ -20,9 +20,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from central.api import queries
 from central.api.deps import CameraFilter, Context, StoreIdPath
 from central.api.errors import not_found, responses
+from central.api.queries import stores as store_queries
+from central.api.queries import tracks as track_queries
 from central.live import LiveFeed
 
 logger = logging.getLogger(__name__)
@@ -34,9 +35,9 @@ RETRY_MS = 3000
 def format_event(event: dict[str, Any]) -> bytes:
     """One SSE event. A stored summary row (what ingest publishes) is sent as ``/tracks`` shows it."""
     payload: Any = event
-    if event.keys() >= queries.TRACK_COLUMNS:
+    if event.keys() >= track_queries.TRACK_COLUMNS:
         try:
-            payload = queries.track_out(event).model_dump(mode="json")
+            payload = track_queries.track_out(event).model_dump(mode="json")
         except (ValueError, TypeError, KeyError) as e:
             logger.warning("store %s: live event sent as published, not as a track: %s", event.get("store_id"), e)
     data = orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS)  # one line: orjson never indents
@@ -101,9 +102,9 @@ async def live(
     camera_id: CameraFilter = None,
     limit: Annotated[int | None, Query(ge=1, le=1_000_000, description="end the stream after this many")] = None,
 ) -> StreamingResponse:
-    def find() -> queries.StoreRef | None:
+    def find() -> store_queries.StoreRef | None:
         with ctx.engine.connect() as conn:
-            return queries.find_store(conn, store_id)
+            return store_queries.find_store(conn, store_id)
 
     if await run_in_threadpool(find) is None:
         raise not_found(f"store {store_id!r}")

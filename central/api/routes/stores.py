@@ -6,22 +6,23 @@ import time
 
 from fastapi import APIRouter
 
-from central.api import queries
 from central.api.deps import Conn, Limit, Offset, Range, Store
 from central.api.errors import responses
 from central.api.models import OverviewOut, StoreList, StoreOut
+from central.api.queries import overview as overview_queries
+from central.api.queries import stores as store_queries
 
 router = APIRouter(prefix="/stores", tags=["stores"])
 
 
 @router.get("", summary="Stores with their cameras, zones and lines")
 def list_stores(conn: Conn, limit: Limit = 100, offset: Offset = 0) -> StoreList:
-    return queries.list_stores(conn, limit, offset)
+    return store_queries.list_stores(conn, limit, offset)
 
 
 @router.get("/{store_id}", responses=responses(404), summary="One store with its cameras, zones and lines")
 def get_store(conn: Conn, store: Store) -> StoreOut:
-    return queries.get_store(conn, store.store_id)
+    return store_queries.get_store(conn, store.store_id)
 
 
 @router.get(
@@ -30,4 +31,4 @@ def get_store(conn: Conn, store: Store) -> StoreOut:
     summary="Today's and the range's visits, mean dwell, behaviour mix, busiest hour, top zones (rollups only)",
 )
 def overview(conn: Conn, store: Store, rng: Range) -> OverviewOut:
-    return queries.overview(conn, store, rng, now=time.time())
+    return overview_queries.overview(conn, store, rng, now=time.time())

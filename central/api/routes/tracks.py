@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from central.api import queries
 from central.api.deps import (
     BEHAVIOR_PATTERN,
     CURSOR_PATTERN,
@@ -20,6 +19,7 @@ from central.api.deps import (
 )
 from central.api.errors import ApiError, not_found, responses
 from central.api.models import TrackOut, TrackPage
+from central.api.queries import tracks as track_queries
 
 router = APIRouter(prefix="/stores/{store_id}/tracks", tags=["tracks"])
 
@@ -46,8 +46,8 @@ def list_tracks(
 ) -> TrackPage:
     """Tracks that started within ``[from, to)``; ``zone_id`` keeps tracks whose zone order contains the zone."""
     try:
-        return queries.tracks(conn, store.store_id, rng, limit, cursor or None, camera_id, zone_id, behavior)
-    except queries.BadCursorError:
+        return track_queries.tracks(conn, store.store_id, rng, limit, cursor or None, camera_id, zone_id, behavior)
+    except track_queries.BadCursorError:
         raise ApiError(400, "cursor is not one this server returned as next_cursor") from None
 
 
@@ -57,7 +57,7 @@ def get_track(
     store: Store,
     track_id: Annotated[str, Path(pattern=TRACK_ID_PATTERN, description="the track's UUID")],
 ) -> TrackOut:
-    found = queries.track(conn, store.store_id, track_id)
+    found = track_queries.track(conn, store.store_id, track_id)
     if found is None:
         raise not_found(f"track {track_id!r} of store {store.store_id!r}")
     return found

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from central.api import queries
 from central.api.deps import CameraId, Conn, Store, Window, ZoneFilter
 from central.api.errors import responses
 from central.api.models import BehaviorOut, DwellOut, GroupBy, TrafficOut
+from central.api.queries import traffic as traffic_queries
 
 router = APIRouter(prefix="/stores/{store_id}", tags=["analytics"])
 
@@ -29,14 +29,14 @@ def traffic(
     group_by: GroupByParam = GroupBy.NONE,
 ) -> TrafficOut:
     """A visit is a track seen by a camera (whole view) or one entry into a zone (``zone_id``, ``group_by=zone``)."""
-    return queries.traffic(conn, store.store_id, window.range, window.bucket, camera_id, zone_id, group_by)
+    return traffic_queries.traffic(conn, store.store_id, window.range, window.bucket, camera_id, zone_id, group_by)
 
 
 @router.get("/dwell", responses=responses(404), summary="Dwell: mean, total and distribution, with a series")
 def dwell(conn: Conn, store: Store, window: Window, camera_id: CameraId, zone_id: ZoneFilter = None) -> DwellOut:
-    return queries.dwell(conn, store.store_id, window.range, window.bucket, camera_id, zone_id)
+    return traffic_queries.dwell(conn, store.store_id, window.range, window.bucket, camera_id, zone_id)
 
 
 @router.get("/behavior", responses=responses(404), summary="Behaviour distribution and its trend per bucket")
 def behavior(conn: Conn, store: Store, window: Window, camera_id: CameraId, zone_id: ZoneFilter = None) -> BehaviorOut:
-    return queries.behavior(conn, store.store_id, window.range, window.bucket, camera_id, zone_id)
+    return traffic_queries.behavior(conn, store.store_id, window.range, window.bucket, camera_id, zone_id)
