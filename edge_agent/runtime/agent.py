@@ -136,6 +136,10 @@ class Agent:
         self.stop.set()
 
     def _on_hangup(self, _signum: int, _frame: FrameType | None) -> None:
+        self.request_reload()
+
+    def request_reload(self) -> None:
+        """The scheduler's loop calls :meth:`reload` on its next round (signal handlers must not block)."""
         self._reload.set()
 
     def loop(self) -> None:

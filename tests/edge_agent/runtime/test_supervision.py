@@ -67,7 +67,7 @@ def two_cameras(tmp_path: Path, clip: Path, sync: dict[str, object] | None = Non
 
 
 @contextmanager
-def running_agent(config: Path, open_source: SourceOpener) -> Iterator[str]:
+def running_agent(config: Path, open_source: SourceOpener) -> Iterator[tuple[Agent, str]]:
     """The agent in this process (its scheduler loop in a thread), stopped and shut down afterwards."""
     agent = Agent(load_agent_config(config), config, Notifier(environ={}), open_source=open_source)
     agent.start()
@@ -75,7 +75,7 @@ def running_agent(config: Path, open_source: SourceOpener) -> Iterator[str]:
     loop.start()
     try:
         assert agent.health is not None
-        yield f"http://127.0.0.1:{agent.health.port}"
+        yield agent, f"http://127.0.0.1:{agent.health.port}"
     finally:
         agent.stop.set()
         loop.join(30)
@@ -108,7 +108,7 @@ def status_command(url: str) -> subprocess.CompletedProcess[str]:
 
 def test_a_camera_that_fails_to_open_is_restarted_and_then_reads(tmp_path: Path, visitor_clip: Path) -> None:
     config, broken = two_cameras(tmp_path, visitor_clip)
-    with running_agent(config, crashing_source(broken, open_failures=2)) as url:
+    with running_agent(config, crashing_source(broken, open_failures=2)) as (_, url):
         until(lambda: health(url)["cameras"]["cam1"]["frames_read"] > 5, "cam1 to read after its restarts")
         response = httpx.get(f"{url}/healthz", timeout=5)
         cam1 = response.json()["cameras"]["cam1"]
@@ -136,7 +136,7 @@ def test_a_camera_that_keeps_crashing_is_reported_failed_and_the_others_keep_run
     port = free_port()
     sync = {"target": f"127.0.0.1:{port}", "token_file": str(tmp_path / "token"), "interval_s": 0.2, "heartbeat_s": 0.2}
     config, broken = two_cameras(tmp_path, visitor_clip, sync)
-    with running_ingest(database_url, port=port), running_agent(config, crashing_source(broken, 0, 3)) as url:
+    with running_ingest(database_url, port=port), running_agent(config, crashing_source(broken, 0, 3)) as (_, url):
         until(lambda: health(url)["cameras"]["cam1"]["worker"]["state"] == "failed", "cam1 to be given up on")
         response = httpx.get(f"{url}/healthz", timeout=5)
         read_before = response.json()["cameras"]["cam2"]["frames_read"]
@@ -170,3 +170,16 @@ def test_a_camera_that_keeps_crashing_is_reported_failed_and_the_others_keep_run
     assert not beat_cameras["cam1"]["connected"]
     assert beat_cameras["cam1"]["last_error"] == "ValueError: decoder exploded"
     assert beat_cameras["cam2"]["connected"]
+
+
+def test_sighup_starts_a_failed_camera_again(tmp_path: Path, visitor_clip: Path) -> None:
+    """Once the camera is fixed (here: its fourth open succeeds), a reload gives it a fresh restart policy."""
+    config, broken = two_cameras(tmp_path, visitor_clip)
+    with running_agent(config, crashing_source(broken, open_failures=3)) as (agent, url):
+        until(lambda: health(url)["cameras"]["cam1"]["worker"]["state"] == "failed", "cam1 to be given up on")
+        assert health(url)["cameras"]["cam1"]["frames_read"] == 0
+        agent.request_reload()  # what SIGHUP does
+        until(lambda: health(url)["cameras"]["cam1"]["frames_read"] > 5, "cam1 to read after the reload")
+        after = httpx.get(f"{url}/healthz", timeout=5)
+    assert after.status_code == 200
+    assert after.json()["cameras"]["cam1"]["worker"] == {"state": "running", "restarts": 0, "last_error": ""}
