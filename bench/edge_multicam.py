@@ -81,14 +81,14 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     marks: dict[str, dict[str, Any]] = {}
 
     def mark(name: str) -> None:
-        snap = agent.snapshot()
+        snap = agent.status()
         marks[name] = {
             "t": time.perf_counter(),
             "cpu": sum(os.times()[:2]),
-            "frames": agent.batched_frames,
-            "batches": agent.batches,
-            "dropped": sum(c["frames_dropped"] for c in snap["cameras"].values()),
-            "read": sum(c["frames_read"] for c in snap["cameras"].values()),
+            "frames": snap.batched_frames,
+            "batches": snap.batches,
+            "dropped": sum(c.frames_dropped for c in snap.cameras),
+            "read": sum(c.frames_read for c in snap.cameras),
         }
 
     threading.Timer(WARMUP_S, mark, args=("start",)).start()

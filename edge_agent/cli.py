@@ -201,32 +201,45 @@ def status(
         body = e.read()
     except (urllib.error.URLError, OSError) as e:
         raise fail(f"no agent answers at {url}: {getattr(e, 'reason', e)}") from e
-    snap = json.loads(body)
+    from edge_agent.status import AgentStatus, Health, WorkerState
+
+    raw = json.loads(body)
     if as_json:
-        typer.echo(json.dumps(snap, indent=2))
+        typer.echo(json.dumps(raw, indent=2))
         return
-    typer.echo(f"store {snap['store_id']} agent {snap['agent_id']}: {snap['status']}")
-    for kind, version in snap["models"].items():
-        typer.echo(f"  {kind} model: {version}")
-    typer.echo(f"  {'camera':16s} {'state':12s} {'fps':>6s} {'dropped':>8s} {'skipped':>8s} {'tracks':>7s}  last error")
-    for camera_id, cam in sorted(snap["cameras"].items()):
-        state = "finished" if cam["finished"] else "connected" if cam["connected"] else "reconnecting"
+    snap = AgentStatus.from_json(raw)
+    typer.echo(f"store {snap.store_id} agent {snap.agent_id}: {snap.health.value}")
+    for model in snap.models:
+        typer.echo(f"  {model.kind} model: {model.version}")
+    typer.echo(
+        f"  {'camera':16s} {'state':12s} {'fps':>6s} {'dropped':>8s} {'skipped':>8s} {'tracks':>7s} "
+        f"{'restarts':>8s}  last error"
+    )
+    for cam in snap.cameras:
+        if cam.worker.state in (WorkerState.FAILED, WorkerState.RESTARTING):
+            state = cam.worker.state.value
+        else:
+            state = "finished" if cam.finished else "connected" if cam.connected else "reconnecting"
         typer.echo(
-            f"  {camera_id:16s} {state:12s} {cam['fps']:6.1f} {cam['frames_dropped']:8d} {cam['frames_skipped']:8d} "
-            f"{cam['tracks']:7d}  {cam['last_error'] or '-'}"
+            f"  {cam.camera_id:16s} {state:12s} {cam.fps:6.1f} {cam.frames_dropped:8d} {cam.frames_skipped:8d} "
+            f"{cam.tracks:7d} {cam.worker.restarts:8d}  {cam.last_error or '-'}"
         )
-    sync = snap["sync"]
-    if sync["enabled"]:
-        last = sync.get("last_success")
-        when = datetime.fromtimestamp(last).strftime("%Y-%m-%d %H:%M:%S") if last else "never"
-        typer.echo(f"  sync: backlog {snap['backlog']}, last success {when}, refused {sync['rejected']}")
-        if sync["last_error"]:
-            typer.echo(f"  sync error: {sync['last_error']}")
+    sync = snap.sync
+    if sync is not None:
+        when = datetime.fromtimestamp(sync.last_success).strftime("%Y-%m-%d %H:%M:%S") if sync.last_success else "never"
+        typer.echo(f"  sync: backlog {snap.backlog}, last success {when}, refused {sync.rejected}")
+        if sync.worker.state is not WorkerState.RUNNING or sync.worker.restarts:
+            typer.echo(
+                f"  sync worker: {sync.worker.state.value}, restarted {sync.worker.restarts} time(s)"
+                + (f", last died of {sync.worker.last_error}" if sync.worker.last_error else "")
+            )
+        if sync.last_error:
+            typer.echo(f"  sync error: {sync.last_error}")
     else:
         typer.echo("  sync: off (no `sync:` section)")
-    if snap["budget_exhausted"]:
+    if snap.budget_exhausted:
         typer.echo("  DISK BUDGET EXHAUSTED by data not yet synced")
-    if snap["status"] != "ok":
+    if snap.health is not Health.OK:
         raise typer.Exit(1)
 
 

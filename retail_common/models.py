@@ -10,7 +10,9 @@ SHA-256; OpenCV's HOG has ``opencv-hog`` and OpenCV's version.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from retail_common.fields import MODEL_MAX, text_problem
 
@@ -43,3 +45,16 @@ class ModelRef:
         if not slash:
             raise ModelNameError(f"model reference {text!r} is not 'name/version'")
         return cls(name, version)
+
+
+def file_model_ref(path: Path) -> ModelRef:
+    """A model file that came from no registry: its stem and the first 12 hex digits of its SHA-256.
+
+    :class:`ModelNameError` for a stem too long to be stored, so that the program refuses the file when it
+    starts rather than having every summary refused later.
+    """
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return ModelRef(path.stem, digest.hexdigest()[:12])

@@ -17,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edge_agent.behavior import features
+from retail_common.models import ModelNameError, ModelRef, file_model_ref
 from retail_common.taxonomy import LABELS
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,11 @@ class BehaviorClassifier:
         names = [i.name for i in self.session.get_inputs()]
         if names != ["features", "mask"]:
             raise BehaviorModelError(f"{self.path}: inputs {names}, expected ['features', 'mask']")
-        self.model_version = meta.get("model_version", self.path.stem)
+        try:
+            ref = ModelRef.parse(meta["model_version"]) if "model_version" in meta else file_model_ref(self.path)
+        except ModelNameError as e:
+            raise BehaviorModelError(f"{self.path}: {e}") from e
+        self.model_version = str(ref)  # name/version, as every summary and the heartbeat spell it
         self.predict_features(np.zeros((1, 4, features.N_FEATURES), np.float32), np.ones((1, 4), np.float32))
         logger.info("behaviour model %s loaded from %s", self.model_version, self.path)
 

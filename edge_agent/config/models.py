@@ -239,6 +239,19 @@ class HealthConfig(StrictModel):
     port: int = Field(9108, ge=0, le=65535, description="port of /healthz and /metrics (0: any free one)")
 
 
+class SupervisorConfig(StrictModel):
+    """How a worker thread that died (a camera reader, the sync) is restarted, as Frigate's watchdog does."""
+
+    backoff_initial_s: float = Field(1.0, gt=0, le=600, description="wait before the first restart of a dead worker")
+    backoff_max_s: float = Field(
+        60.0, gt=0, le=3600, description="longest wait before a restart (doubling per death in the window, jittered)"
+    )
+    max_restarts: int = Field(
+        5, ge=0, le=1000, description="restarts allowed within window_s; one more death marks the worker failed"
+    )
+    window_s: float = Field(600.0, gt=0, le=86_400, description="the sliding window the restarts are counted in")
+
+
 class RuntimeConfig(StrictModel):
     """How ``retail-edge run`` schedules its cameras and the detector."""
 
@@ -258,6 +271,9 @@ class RuntimeConfig(StrictModel):
     )
     shutdown_sync_s: float = Field(10.0, ge=0, le=120, description="time given to a last sync when stopping")
     health: HealthConfig = Field(default_factory=HealthConfig, description="local health and metrics endpoint")
+    supervisor: SupervisorConfig = Field(
+        default_factory=SupervisorConfig, description="restarts of camera and sync threads that die"
+    )
 
 
 class SyncConfig(StrictModel):

@@ -8,7 +8,6 @@ the original frame's pixels).
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -19,7 +18,7 @@ import numpy as np
 import supervision as sv
 
 from edge_agent.config.models import DetectorConfig
-from retail_common.models import ModelNameError, ModelRef
+from retail_common.models import ModelNameError, file_model_ref
 
 Batch = TypeVar("Batch")
 Raw = TypeVar("Raw")
@@ -56,16 +55,9 @@ class Detector(ABC, Generic[Batch, Raw]):
 
 
 def file_version(path: Path) -> str:
-    """Model identity for summaries: ``stem/sha`` with the first 12 hex digits of the file's SHA-256.
-
-    A stem too long for central's column is refused here, at start-up, rather than in every summary.
-    """
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
+    """The model's ``name/version`` for summaries (:func:`retail_common.models.file_model_ref`)."""
     try:
-        return str(ModelRef(path.stem, digest.hexdigest()[:12]))
+        return str(file_model_ref(path))
     except ModelNameError as e:
         raise DetectorError(f"model file {path.name}: {e}") from e
 

@@ -1,10 +1,12 @@
-"""One camera's reader thread: frames into a small queue that drops the oldest, reconnecting forever.
+"""One camera's reader: frames into a small queue that drops the oldest, reconnecting forever.
 
-Each camera has its own thread, so a camera that hangs or fails does not hold
-up the others. A failed camera is reopened after a capped, jittered backoff.
-While nobody has been in view for ``idle_after_s`` the camera is sampled at
-``idle_fps`` instead of its full rate; the scheduler marks it active again as
-soon as a person is detected.
+Each camera is read in its own thread (supervised, see :mod:`supervisor`), so a
+camera that hangs or fails does not hold up the others. A camera that cannot be
+opened or stops answering (:class:`SourceError`) is reopened after a capped,
+jittered backoff, forever; any other exception ends the thread, and the
+supervisor restarts it within its limits. While nobody has been in view for
+``idle_after_s`` the camera is sampled at ``idle_fps`` instead of its full
+rate; the scheduler marks it active again as soon as a person is detected.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from edge_agent.config.models import CameraConfig, RuntimeConfig
 from edge_agent.ingest.video_source import SourceError, VideoSource, is_live
+from edge_agent.runtime.supervisor import describe
 from retail_common.backoff import Backoff
 
 logger = logging.getLogger(__name__)
@@ -48,37 +52,68 @@ class CameraStats:
     last_taken: float | None = None
 
 
+SourceOpener = Callable[[str, float | None], VideoSource]
+
+
 class CameraWorker:
-    def __init__(self, camera: CameraConfig, runtime: RuntimeConfig, stop: threading.Event) -> None:
+    """A camera's queue, statistics and reading loop (:meth:`run`, the body of its supervised thread).
+
+    ``open_source`` opens the camera (:class:`VideoSource`, or a stand-in in tests); ``clock`` (monotonic
+    seconds) says how long nobody has been in view.
+    """
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        runtime: RuntimeConfig,
+        stop: threading.Event,
+        open_source: SourceOpener = VideoSource,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.camera = camera
         self.runtime = runtime
         self.stop = stop  # the agent's stop, or this worker's own when the camera is removed
+        self.open_source = open_source
+        self.clock = clock
         self.queue: queue.Queue[CameraFrame] = queue.Queue(maxsize=runtime.queue_size)
         self.stats = CameraStats()
         self.lock = threading.Lock()
-        self._last_person = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name=f"camera-{camera.id}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def join(self, timeout: float) -> None:
-        self._thread.join(timeout)
+        self._last_person = clock()
+        self._last_sample: float | None = None
 
     def saw_person(self) -> None:
         """Called by the scheduler when a person was detected: full frame rate again."""
-        self._last_person = time.monotonic()
+        self._last_person = self.clock()
 
     def sampling_fps(self, source_fps: float) -> float:
-        idle = time.monotonic() - self._last_person > self.runtime.idle_after_s
+        idle = self.clock() - self._last_person > self.runtime.idle_after_s
         active = self.runtime.active_fps or source_fps
         return min(self.runtime.idle_fps, active) if idle else active
+
+    def sample(self, ts: float, source_fps: float) -> bool:
+        """Whether the frame at ``ts`` goes to the detector, at the rate that applies now: a person seen since
+        the last sample brings full rate at once, not after the idle interval."""
+        last = self._last_sample
+        if last is not None and last <= ts < last + 1.0 / self.sampling_fps(source_fps):
+            return False
+        self._last_sample = ts
+        return True
+
+    def run(self) -> None:
+        """Reads until stopped (or a file ends); an unexpected exception is recorded, then ends the thread."""
+        try:
+            self._run()
+        except Exception as e:
+            with self.lock:
+                self.stats.connected = False
+                self.stats.last_error = describe(e)
+            raise
 
     def _run(self) -> None:
         backoff = Backoff(self.runtime.reconnect_initial_s, self.runtime.reconnect_max_s)
         while not self.stop.is_set():
             try:
-                source = VideoSource(self.camera.source, self.camera.fps)
+                source = self.open_source(self.camera.source, self.camera.fps)
             except SourceError as e:
                 self._failed(str(e), backoff)
                 continue
@@ -95,10 +130,8 @@ class CameraWorker:
             )
             try:
                 read = self._read(source)
-            except Exception as e:  # SourceError, or anything OpenCV raises mid-stream: reconnect, never die
-                if not isinstance(e, SourceError):
-                    logger.exception("camera %s: reading failed", self.camera.id)
-                self._failed(str(e) or type(e).__name__, backoff)
+            except SourceError as e:  # anything else ends the thread: the supervisor restarts it, within limits
+                self._failed(str(e), backoff)
                 continue
             finally:
                 source.close()
@@ -120,7 +153,6 @@ class CameraWorker:
         """Frames until the source ends or the agent stops; returns how many were read."""
         started_wall = time.time()
         first_ts: float | None = None
-        next_sample = 0.0
         read = 0
         for frame in source.frames():
             if self.stop.is_set():
@@ -137,11 +169,10 @@ class CameraWorker:
                     break  # a file standing in for a camera is read at its own pace
             with self.lock:
                 self.stats.frames_read += 1
-            if ts < next_sample:
+            if not self.sample(ts, source.fps):
                 with self.lock:
                     self.stats.frames_skipped += 1
                 continue
-            next_sample = ts + 1.0 / self.sampling_fps(source.fps)
             self._offer(CameraFrame(self.camera.id, ts, frame.image))
         return read
 

@@ -18,11 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
-from retail_proto.v1 import edge_sync_pb2 as pb
 
 from edge_agent.config.models import SyncConfig
+from edge_agent.status import AgentStatus
 from edge_agent.store.sqlite_store import EdgeStore, Outbox
 from edge_agent.sync.client import CentralClient, ItemOutcome, Outcome, ProtocolError
+from edge_agent.sync.heartbeat import heartbeat_pb
 from retail_common.backoff import Backoff
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class SyncWorker:
         config: SyncConfig,
         store_id: str,
         agent_id: str,
-        heartbeat: Callable[[SyncStatus], pb.AgentHeartbeat] | None = None,
+        status: Callable[[], AgentStatus] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -61,7 +62,7 @@ class SyncWorker:
         self.config = config
         self.store_id = store_id
         self.agent_id = agent_id
-        self.make_heartbeat = heartbeat
+        self.agent_status = status  # what the heartbeat reports; no heartbeat without it
         self.clock = clock
         self.status = SyncStatus()
         self.backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
@@ -111,13 +112,13 @@ class SyncWorker:
         return len(acked), len(outbox) - len(acked) - len(refused)
 
     def heartbeat_if_due(self) -> None:
-        if self.make_heartbeat is None or self.clock() < self._next_heartbeat:
+        if self.agent_status is None or self.clock() < self._next_heartbeat:
             return
         self._next_heartbeat = self.clock() + self.config.heartbeat_s
         with self.status.lock:
             self.status.backlog = self.store.backlog()
         try:
-            self.client.heartbeat(self.make_heartbeat(self.status))
+            self.client.heartbeat(heartbeat_pb(self.agent_status(), self.clock()))
         except grpc.RpcError as e:
             logger.warning("store %s: heartbeat failed: %s", self.store_id, _describe(e))
         except Exception:  # a heartbeat must never take the sync thread down with it

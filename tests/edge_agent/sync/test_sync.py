@@ -9,16 +9,17 @@ from pathlib import Path
 import pytest
 from edge_summaries import edge_summary
 from grpc_fixtures import HOUR_START, free_port, running_ingest
-from retail_proto.v1 import edge_sync_pb2 as pb
 from sqlalchemy import func, select
+from test_heartbeat import agent_status
 
 from central.db.engine import make_engine
 from central.db.schema import agents, heatmap_tiles, line_counts, track_summaries
 from central.stores import create_store
 from edge_agent.config.models import SyncConfig
+from edge_agent.status import AgentStatus
 from edge_agent.store.sqlite_store import EdgeStore
 from edge_agent.sync.client import CentralClient, SyncSetupError
-from edge_agent.sync.worker import SyncFailedError, SyncStatus, SyncWorker
+from edge_agent.sync.worker import SyncFailedError, SyncWorker
 from retail_common.summary import HeatmapTile, LineCount
 
 
@@ -121,10 +122,10 @@ def test_heartbeats_reach_central(tmp_path: Path, database_url: str) -> None:
     port = free_port()
     store, worker = setup(tmp_path, database_url, port, heartbeat_s=60)
 
-    def heartbeat(status: SyncStatus) -> pb.AgentHeartbeat:
-        return pb.AgentHeartbeat(agent_id="edge-1", store_id="s1", agent_version="0.1.0", outbox_backlog=status.backlog)
+    def status() -> AgentStatus:  # what the agent reports: the sync worker's backlog, refreshed before each beat
+        return agent_status(backlog=worker.status.backlog)
 
-    worker.make_heartbeat = heartbeat
+    worker.agent_status = status
     store.add_summaries([edge_summary()])
     with running_ingest(database_url, port=port):
         worker.heartbeat_if_due()
