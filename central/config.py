@@ -33,7 +33,12 @@ class IngestLimits(StrictModel):
     max_speed_mps: float = Field(12.0, gt=0, description="fastest plausible person (m/s)")
     max_distance_m: float = Field(50_000.0, gt=0, description="longest plausible walk within one track")
     max_grid_cells: int = Field(65_536, ge=1, description="largest heatmap tile (rows x cols)")
-    max_count_per_bucket: int = Field(1_000_000, ge=1, description="largest plausible line count in one bucket")
+    max_count_per_bucket: int = Field(
+        1_000_000, ge=1, le=2**31 - 1, description="largest plausible line count in one bucket"
+    )
+    max_crossings_per_s: float = Field(
+        20.0, gt=0, le=10_000, description="most people crossing one line per second of a bucket, on average"
+    )
 
 
 class CentralConfig(StrictModel):

@@ -308,6 +308,8 @@ def _bucket_problem(row: Mapping[str, float], now: float, limits: IngestLimits) 
         return problem
     if not 0 < row["bucket_seconds"] <= 86_400:
         return f"bucket_seconds {row['bucket_seconds']} is not within 1-86400"
+    if row["bucket_start"] % row["bucket_seconds"]:  # agents align buckets; it also bounds the buckets per hour
+        return f"bucket_start {row['bucket_start']:.3f} is not a multiple of bucket_seconds {row['bucket_seconds']}"
     return None
 
 
@@ -346,8 +348,10 @@ def check_line_count(
     if problem:
         return problem
     for what in ("in_count", "out_count"):
-        if row[what] > limits.max_count_per_bucket:
-            return f"{what} {row[what]} is implausible (more than {limits.max_count_per_bucket})"
+        # per second of the bucket too, so that an hour's sum stays far within the rollup's 32-bit column
+        most = min(limits.max_count_per_bucket, int(limits.max_crossings_per_s * row["bucket_seconds"]))
+        if row[what] > most:
+            return f"{what} {row[what]} is implausible (more than {most} in {row['bucket_seconds']} s)"
     layout = layouts.get(row["camera_id"])
     if layout is not None and layout.lines is not None and row["line_id"] not in layout.lines:
         declared = ", ".join(sorted(layout.lines))

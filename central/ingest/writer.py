@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, literal, select, tuple_, union_all
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from central.config import IngestLimits
 from central.db.schema import cameras, heatmap_daily, lines, zones
@@ -27,8 +27,25 @@ from central.ingest.items import Batch, ItemResult, Kind, LineCountIn, Status, S
 from central.ingest.transaction import Accepted, GroupWriter, Stored
 from central.ingest.validate import Layout
 from central.timebuckets import day_of
+from retail_common.ids import is_id
 
 logger = logging.getLogger(__name__)
+
+
+def _caused_by_data(e: DBAPIError) -> bool:
+    """The database refused the values (too long, out of range, a NUL byte, a broken constraint), not itself
+    unavailable: resending the same values cannot help."""
+    return isinstance(e, (DataError, IntegrityError))
+
+
+def _others(batch: Batch, kind: Kind) -> Sequence[TileIn | LineCountIn]:
+    return batch.tiles if kind is Kind.TILE else batch.line_counts
+
+
+def _brief(e: Exception) -> str:
+    """An error in one line, without the SQL statement and parameters SQLAlchemy appends."""
+    cause = e.orig if isinstance(e, DBAPIError) and e.orig is not None else e
+    return f"{type(cause).__name__}: {str(cause).splitlines()[0][:200] if str(cause) else ''}"
 
 
 @dataclass
@@ -80,7 +97,10 @@ class IngestWriter:
         """Validate every item (reading what the database knows of the store); nothing is written."""
         now = self.clock()
         checked = Checked(batch, now, {}, Accepted.of(batch.summaries, [], [], []))
-        camera_ids = set(batch.summaries.camera_id) | {c.row["camera_id"] for c in batch.line_counts}
+        # only ids that can be valid are looked up: PostgreSQL refuses a query holding a NUL byte, and the
+        # validator rejects those items with the reason anyway
+        named = set(batch.summaries.camera_id) | {c.row["camera_id"] for c in batch.line_counts}
+        camera_ids = {c for c in named if is_id(c)}
         try:
             layouts = self.layouts(batch.store_id, camera_ids)
             shapes = self._day_shapes(batch.store_id, batch.tiles)
@@ -125,24 +145,105 @@ class IngestWriter:
     def commit_group(self, group: Sequence[Checked]) -> list[Committed]:
         """Several checked batches stored in one transaction: one key lookup, one insert per table and one
         update of each rollup row for all of them. Each batch's results are what committing the batches one
-        after another, in this order, would give."""
+        after another, in this order, would give.
+
+        A transaction that the database refuses because of the data (a value a column cannot hold) or that
+        fails with any error not the database's is not the other batches' problem: the batches are then
+        committed one by one, and a batch that fails alone has the items that cannot be stored found and
+        rejected alone (:meth:`_isolate`). Only the database being unavailable answers RETRY.
+        """
         live = [c for c in group if c.retry_reason is None]  # the others' checks could not read the database
         outcome: list[Stored | None] = [None] * len(live)
         failure = ""
         if live:
             try:
                 outcome = list(self.transaction.store([c.accepted for c in live], max(c.now for c in live)))
-            except DBAPIError as e:
-                failure = self._retry_reason([c.batch for c in live], e)
-            except Exception as e:  # a defect: it must not fail the pushes grouped with the one that has it
-                if len(live) > 1:
-                    logger.exception("a group of %d pushes failed: committing them one by one", len(live))
-                    return [self.commit_group([c])[0] for c in group]
-                batch = live[0].batch
-                logger.exception("store %s: batch %s not stored, agent told to retry", batch.store_id, batch.batch_id)
-                failure = f"central could not store the batch ({type(e).__name__}: {str(e)[:200]}): resend it later"
+            except Exception as e:  # the data, or a defect: it must not fail the pushes grouped with the one at fault
+                if isinstance(e, DBAPIError) and not _caused_by_data(e):
+                    failure = self._retry_reason([c.batch for c in live], e)
+                elif len(live) > 1:
+                    return self._one_by_one(group, e)
+                else:
+                    return [
+                        self._isolate(c, e) if c is live[0] else self._committed(c, None, c.retry_reason or "")
+                        for c in group
+                    ]
         stored = dict(zip(map(id, live), outcome, strict=True))
         return [self._committed(c, stored.get(id(c)), c.retry_reason or failure) for c in group]
+
+    def _one_by_one(self, group: Sequence[Checked], error: Exception) -> list[Committed]:
+        logger.warning("a group of %d pushes failed (%s): committing them one by one", len(group), _brief(error))
+        return [self.commit_group([c])[0] for c in group]
+
+    def _isolate(self, checked: Checked, error: Exception) -> Committed:
+        """The batch's accepted items committed in halves, then quarters, ...: each item that cannot be stored
+        alone is rejected with the reason, the rest stored.
+
+        The database becoming unavailable meanwhile answers RETRY for the whole batch (what was stored already
+        is a duplicate when it is resent). So does a batch none of whose items could be stored for an error
+        that is not the database's: that is central's defect rather than the data's, and the agent keeps
+        resending until it is fixed.
+        """
+        batch = checked.batch
+        logger.warning(
+            "store %s: batch %s could not be stored whole (%s): finding the items at fault",
+            batch.store_id,
+            batch.batch_id,
+            _brief(error),
+        )
+        stored = Stored(set(), set())
+        faults: dict[tuple[Kind, int], tuple[Exception, bool]] = {}  # item -> error, caused by its data
+        parts = [self._items(checked)]
+        while parts:
+            part = parts.pop()
+            problem: Exception
+            try:
+                (done,) = self.transaction.store([self._part(checked, part)], checked.now)
+            except DBAPIError as e:
+                if not _caused_by_data(e):
+                    return self._committed(checked, None, self._retry_reason([batch], e))
+                problem, by_data = e, True
+            except Exception as e:  # the item's own defect, as above
+                problem, by_data = e, False
+            else:
+                stored.summaries |= done.summaries
+                stored.others |= done.others
+                continue
+            if len(part) > 1:
+                parts += [part[len(part) // 2 :], part[: len(part) // 2]]
+            else:
+                faults[part[0]] = (problem, by_data)
+        if not stored.summaries and not stored.others and not any(by_data for _, by_data in faults.values()):
+            logger.error("store %s: batch %s not stored, agent told to retry", batch.store_id, batch.batch_id)
+            return self._committed(checked, None, f"central could not store the batch ({_brief(error)}): resend it")
+        for (kind, i), (problem, _) in faults.items():
+            key = batch.summaries.track_id[i] if kind is Kind.SUMMARY else _others(batch, kind)[i].key
+            reason = f"central cannot store this item ({_brief(problem)}): resending it as is cannot help"
+            logger.error("store %s: %s %s rejected: %s", batch.store_id, kind.value, key, reason)
+            checked.rejected[(kind, i)] = ItemResult(kind, key, Status.REJECTED, reason)
+        return self._committed(checked, stored, "")
+
+    @staticmethod
+    def _items(checked: Checked) -> list[tuple[Kind, int]]:
+        """The accepted items of the batch, by kind and position in the batch."""
+        batch, accepted = checked.batch, checked.accepted
+        tiles = {id(t): i for i, t in enumerate(batch.tiles)}
+        counts = {id(c): i for i, c in enumerate(batch.line_counts)}
+        return (
+            [(Kind.SUMMARY, i) for i in accepted.summaries]
+            + [(Kind.TILE, tiles[id(t)]) for t in accepted.tiles]
+            + [(Kind.LINE_COUNT, counts[id(c)]) for c in accepted.counts]
+        )
+
+    @staticmethod
+    def _part(checked: Checked, part: Sequence[tuple[Kind, int]]) -> Accepted:
+        batch = checked.batch
+        return Accepted.of(
+            batch.summaries,
+            [i for kind, i in part if kind is Kind.SUMMARY],
+            [batch.tiles[i] for kind, i in part if kind is Kind.TILE],
+            [batch.line_counts[i] for kind, i in part if kind is Kind.LINE_COUNT],
+        )
 
     def _committed(self, checked: Checked, stored: Stored | None, retry_reason: str) -> Committed:
         """One result per item of the batch, in its order; ``stored`` None: nothing of it was stored."""
@@ -218,7 +319,8 @@ class IngestWriter:
             {
                 (t.row["camera_id"], day_of(t.row["bucket_start"]))
                 for t in tiles
-                if math.isfinite(t.row["bucket_start"])  # a missing start is the validator's to report
+                # a missing start or a bad id is the validator's to report
+                if math.isfinite(t.row["bucket_start"]) and is_id(t.row["camera_id"])
             }
         )
         if not keys:

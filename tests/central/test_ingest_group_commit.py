@@ -110,7 +110,7 @@ def tile(rows: int, cols: int, minute: int) -> pb.HeatmapTile:
     )
 
 
-def test_a_push_that_fails_in_its_group_fails_alone_and_is_rejected_when_resent(database_url: str) -> None:
+def test_a_push_that_fails_in_its_group_fails_alone_and_only_the_item_at_fault_is_rejected(database_url: str) -> None:
     engine = make_engine(database_url)
     upgrade(engine)
     create_store(engine, "s1")
@@ -121,10 +121,11 @@ def test_a_push_that_fails_in_its_group_fails_alone_and_is_rejected_when_resent(
     second = writer.check(batch_in(push("s1", [summary("s1")], tiles=[tile(4, 4, 1)]), now))
     results = writer.commit_many([first, second])
     assert [r.status for r in results[0]] == [Status.STORED, Status.STORED]
-    assert [r.status for r in results[1]] == [Status.RETRY, Status.RETRY]  # nothing of it kept
-    assert "central could not store the batch" in results[1][0].reason
-    assert totals(database_url) == (1, 1, 1)
+    # the other push's summary is stored; its tile, which no transaction can store, is rejected alone
+    assert [r.status for r in results[1]] == [Status.STORED, Status.REJECTED]
+    assert "central cannot store this item" in results[1][1].reason
+    assert totals(database_url) == (2, 2, 2)
     resent = writer.push(second.batch)
-    assert [r.status for r in resent] == [Status.STORED, Status.REJECTED]
+    assert [r.status for r in resent] == [Status.DUPLICATE, Status.REJECTED]
     assert "differs from the 2x3 already stored" in resent[1].reason
     engine.dispose()
