@@ -290,6 +290,19 @@ class SyncConfig(StrictModel):
     backoff_initial_s: float = Field(1.0, gt=0, description="first wait after a failed push")
     backoff_max_s: float = Field(300.0, gt=0, description="longest wait between attempts (with jitter)")
     heartbeat_s: float = Field(30.0, gt=0, le=3600, description="how often the agent reports its health")
+    max_item_retries: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="an item central asks to retry this many times while storing others of the same push is "
+        "set aside for set_aside_s, so that the items behind it are not stuck",
+    )
+    set_aside_s: float = Field(
+        3600.0,
+        gt=0,
+        le=7 * 86400,
+        description="how long an item that keeps failing alone waits before it is tried again",
+    )
     bucket_grace_s: float = Field(
         30.0,
         ge=0,

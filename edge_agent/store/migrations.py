@@ -69,6 +69,13 @@ def _v2(db: sqlite_utils.Database) -> None:
         db.execute(f"CREATE INDEX idx_{table}_pending ON {table}(synced_at, sync_error)")
 
 
+def _v3(db: sqlite_utils.Database) -> None:
+    """Per item, how often central asked to retry it while storing others, and until when it is set aside."""
+    for table in ("track_summaries", "heatmap_tiles", "line_counts"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN retries INTEGER NOT NULL DEFAULT 0")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN retry_after FLOAT")  # NULL: ready to be pushed
+
+
 #: MIGRATIONS[i] takes the schema from version i to version i + 1.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)

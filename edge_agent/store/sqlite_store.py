@@ -30,6 +30,23 @@ T = TypeVar("T")
 _PENDING = "synced_at IS NULL AND sync_error IS NULL"
 
 
+# how one outbox item is found in its table
+_WHERE = {
+    "track_summaries": "track_id = ?",
+    "heatmap_tiles": "camera_id = ? AND bucket_start = ?",
+    "line_counts": "camera_id = ? AND line_id = ? AND bucket_start = ?",
+}
+
+
+def _item_keys(outbox: Outbox) -> list[tuple[str, tuple[object, ...]]]:
+    """(table, parameters of its ``_WHERE``) of every item, in push order."""
+    return (
+        [("track_summaries", (x.track_id,)) for x in outbox.summaries]
+        + [("heatmap_tiles", (x.camera_id, x.bucket_start)) for x in outbox.tiles]
+        + [("line_counts", (x.camera_id, x.line_id, x.bucket_start)) for x in outbox.line_counts]
+    )
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -290,32 +307,56 @@ class EdgeStore:
 
     # --- outbox ------------------------------------------------------------------------------
 
-    def pending(self, limit: int, buckets_ended_before: float) -> Outbox:
-        """Up to ``limit`` items central has not acknowledged nor refused, oldest first; tiles and
-        counts only once their bucket has ended (they are final then)."""
+    def pending(self, limit: int, buckets_ended_before: float, now: float | None = None) -> Outbox:
+        """Up to ``limit`` items central has not acknowledged nor refused, oldest first, but for those set aside
+        until after ``now`` (:meth:`mark_retry`); tiles and counts only once their bucket has ended (they are
+        final then)."""
+        ready = f"{_PENDING} AND (retry_after IS NULL OR retry_after <= ?)"
+        at = time.time() if now is None else now
         summaries = [
             _summary(r)
-            for r in self.db.query(f"SELECT * FROM track_summaries WHERE {_PENDING} ORDER BY end_time LIMIT ?", [limit])
+            for r in self.db.query(
+                f"SELECT * FROM track_summaries WHERE {ready} ORDER BY end_time LIMIT ?", [at, limit]
+            )
         ]
         room = limit - len(summaries)
         tiles = [
             _tile(r)
             for r in self.db.query(
-                f"SELECT * FROM heatmap_tiles WHERE {_PENDING} AND bucket_start + bucket_seconds <= ? "
+                f"SELECT * FROM heatmap_tiles WHERE {ready} AND bucket_start + bucket_seconds <= ? "
                 "ORDER BY bucket_start LIMIT ?",
-                [buckets_ended_before, max(room, 0)],
+                [at, buckets_ended_before, max(room, 0)],
             )
         ]
         room -= len(tiles)
         counts = [
             _count(r)
             for r in self.db.query(
-                f"SELECT * FROM line_counts WHERE {_PENDING} AND bucket_start + bucket_seconds <= ? "
+                f"SELECT * FROM line_counts WHERE {ready} AND bucket_start + bucket_seconds <= ? "
                 "ORDER BY bucket_start LIMIT ?",
-                [buckets_ended_before, max(room, 0)],
+                [at, buckets_ended_before, max(room, 0)],
             )
         ]
         return Outbox(summaries, tiles, counts)
+
+    def mark_retry(self, outbox: Outbox, now: float, max_retries: int, set_aside_s: float) -> Outbox:
+        """Central asked to retry these items while it stored others of the same push: counts it, and sets an
+        item aside until ``now + set_aside_s`` (with its count reset) once it has been asked ``max_retries``
+        times, so that the items behind it move on. Returns the items set aside now."""
+        keys = _item_keys(outbox)
+        flags = []
+        with self.conn:
+            for table, params in keys:
+                where = _WHERE[table]
+                # no RETURNING: SQLite before 3.35 (still on some edge boxes) lacks it
+                self.conn.execute(f"UPDATE {table} SET retries = retries + 1 WHERE {where}", params)
+                (n,) = self.conn.execute(f"SELECT retries FROM {table} WHERE {where}", params).fetchone()
+                flags.append(n >= max_retries)
+                if n >= max_retries:
+                    self.conn.execute(
+                        f"UPDATE {table} SET retries = 0, retry_after = ? WHERE {where}", [now + set_aside_s, *params]
+                    )
+        return outbox.where(flags, bool)
 
     def mark_synced(self, outbox: Outbox, at: float | None = None) -> None:
         """Central committed (or already had) these items."""
@@ -327,23 +368,12 @@ class EdgeStore:
         self._mark(outbox, "sync_error", list(reasons))
 
     def _mark(self, outbox: Outbox, column: str, values: list[object]) -> None:
-        s, t = len(outbox.summaries), len(outbox.tiles)
+        by_table: dict[str, list[tuple[object, ...]]] = {table: [] for table in OUTBOX_TABLES}
+        for value, (table, params) in zip(values, _item_keys(outbox), strict=True):
+            by_table[table].append((value, *params))
         with self.conn:
-            self.conn.executemany(
-                f"UPDATE track_summaries SET {column} = ? WHERE track_id = ?",
-                [(v, x.track_id) for v, x in zip(values[:s], outbox.summaries, strict=True)],
-            )
-            self.conn.executemany(
-                f"UPDATE heatmap_tiles SET {column} = ? WHERE camera_id = ? AND bucket_start = ?",
-                [(v, x.camera_id, x.bucket_start) for v, x in zip(values[s : s + t], outbox.tiles, strict=True)],
-            )
-            self.conn.executemany(
-                f"UPDATE line_counts SET {column} = ? WHERE camera_id = ? AND line_id = ? AND bucket_start = ?",
-                [
-                    (v, x.camera_id, x.line_id, x.bucket_start)
-                    for v, x in zip(values[s + t :], outbox.line_counts, strict=True)
-                ],
-            )
+            for table, rows in by_table.items():
+                self.conn.executemany(f"UPDATE {table} SET {column} = ? WHERE {_WHERE[table]}", rows)
 
     def backlog(self) -> int:
         """Items not yet acknowledged by central (open buckets included)."""

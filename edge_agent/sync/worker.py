@@ -73,7 +73,8 @@ class SyncWorker:
         returns the items acknowledged. Raises :class:`SyncFailedError`."""
         done = 0
         while not (stop is not None and stop.is_set()) and not (deadline is not None and time.monotonic() > deadline):
-            outbox = self.store.pending(self.config.batch_size, self.clock() - self.config.bucket_grace_s)
+            now = self.clock()
+            outbox = self.store.pending(self.config.batch_size, now - self.config.bucket_grace_s, now)
             if not outbox:
                 break
             try:
@@ -96,6 +97,19 @@ class SyncWorker:
         """Mark acknowledged and refused items; returns (acknowledged, to retry)."""
         acked = outbox.where(outcomes, lambda o: o.outcome is Outcome.ACKNOWLEDGED)
         refused = outbox.where(outcomes, lambda o: o.outcome is Outcome.REJECTED)
+        retry = outbox.where(outcomes, lambda o: o.outcome is Outcome.RETRY)
+        if retry and (acked or refused):  # central stores others: these items fail by themselves
+            aside = self.store.mark_retry(retry, self.clock(), self.config.max_item_retries, self.config.set_aside_s)
+            if aside:
+                logger.error(
+                    "store %s: %d item(s) failed %d pushes in a row while others were stored; set aside for %.0f s "
+                    "(kept, tried again then): %s",
+                    self.store_id,
+                    len(aside),
+                    self.config.max_item_retries,
+                    self.config.set_aside_s,
+                    _first_retry_reason(outcomes),
+                )
         reasons = [o.reason or "refused by central" for o in outcomes if o.outcome is Outcome.REJECTED]
         self.store.mark_synced(acked, self.clock())
         if refused:

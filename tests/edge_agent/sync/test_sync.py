@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import grpc
 import pytest
 from edge_summaries import edge_summary
 from grpc_fixtures import HOUR_START, free_port, running_ingest
+from retail_proto.v1 import edge_sync_pb2 as pb
+from retail_proto.v1 import edge_sync_pb2_grpc as pb_grpc
 from sqlalchemy import func, select
 from test_heartbeat import agent_status
 
 from central.db.engine import make_engine
 from central.db.schema import agents, heatmap_tiles, line_counts, track_summaries
+from central.ingest.convert import columns_in
 from central.stores import create_store
 from edge_agent.config.models import SyncConfig
 from edge_agent.status import AgentStatus
 from edge_agent.store.sqlite_store import EdgeStore
 from edge_agent.sync.client import CentralClient, SyncSetupError
+from edge_agent.sync.convert import summary_columns
 from edge_agent.sync.worker import SyncFailedError, SyncWorker
-from retail_common.summary import HeatmapTile, LineCount
+from retail_common.summary import HeatmapTile, LineCount, TrackSummary
 
 
 def central_count(url: str, table: object) -> int:
@@ -141,3 +147,77 @@ def test_heartbeats_reach_central(tmp_path: Path, database_url: str) -> None:
 def test_a_missing_token_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SyncSetupError, match=r"cannot read the store token from .*absent"):
         CentralClient(SyncConfig(target="127.0.0.1:1", token_file=tmp_path / "absent"))
+
+
+class OneItemFails(pb_grpc.EdgeSyncServicer):
+    """A proxy in front of a real central that makes central answer RETRY for one summary, every time, while
+    it stores the rest of each push: what a central that cannot store one item alone answers."""
+
+    def __init__(self, central_port: int, poison: str) -> None:
+        self.central = pb_grpc.EdgeSyncStub(grpc.insecure_channel(f"127.0.0.1:{central_port}"))
+        self.poison = poison
+        self.refused = 0
+
+    def Push(self, request: pb.PushRequest, context: grpc.ServicerContext) -> pb.PushAck:  # noqa: N802
+        ids = list(request.summary_columns.track_id)
+        if self.poison not in ids:
+            return self.central.Push(request, metadata=context.invocation_metadata())
+        self.refused += 1
+        keep = [s for s in decoded(request.summary_columns) if s.track_id != self.poison]
+        forwarded = pb.PushRequest(agent_id=request.agent_id, store_id=request.store_id, batch_id=request.batch_id)
+        forwarded.summary_columns.CopyFrom(summary_columns(keep))
+        ack = self.central.Push(forwarded, metadata=context.invocation_metadata())
+        results = list(ack.results)
+        results.insert(
+            ids.index(self.poison),
+            pb.ItemResult(kind=pb.ITEM_KIND_SUMMARY, key=self.poison, status=pb.ITEM_STATUS_RETRY,
+                          reason="database unavailable (DataError): value too long for type character varying(128)"),
+        )  # fmt: skip
+        return pb.PushAck(batch_id=ack.batch_id, results=results)
+
+
+def decoded(columns: pb.SummaryColumns) -> list[TrackSummary]:
+    """The summaries of a push, read back with central's own converter."""
+    c = columns_in(columns, "s1", time.time())
+    return [
+        TrackSummary(
+            track_id=c.track_id[i], store_id="s1", camera_id=c.camera_id[i], start_time=float(c.start_ts[i]),
+            end_time=float(c.end_ts[i]), path=tuple(tuple(p) for p in c.path(i).tolist()),
+            distance_m=float(c.distance_m[i]), mean_speed_mps=float(c.mean_speed_mps[i]),
+            max_speed_mps=float(c.max_speed_mps[i]), stop_count=int(c.stop_count[i]),
+            zone_dwell={z: s for z, s, _ in c.zone_dwell[i]}, zone_visits={z: v for z, _, v in c.zone_dwell[i]},
+            zone_order=tuple(c.zone_order[i]), detector_model=c.detector_model[i], behavior=c.behavior[i],
+            behavior_probabilities=c.probabilities[i], behavior_model=c.behavior_model[i],
+        )
+        for i in range(len(c))
+    ]  # fmt: skip
+
+
+def test_an_item_central_keeps_failing_alone_is_set_aside_and_the_rest_moves_on(
+    tmp_path: Path, database_url: str
+) -> None:
+    proxy_port = free_port()
+    store, worker = setup(tmp_path, database_url, proxy_port, batch_size=3, max_item_retries=3, set_aside_s=600)
+    summaries = [edge_summary(start=HOUR_START + 10 * i) for i in range(9)]
+    store.add_summaries(summaries)
+    poison = summaries[0].track_id  # the oldest: first in every push
+    with running_ingest(database_url) as central:
+        proxy = OneItemFails(central.port, poison)
+        server = grpc.server(ThreadPoolExecutor(2))
+        pb_grpc.add_EdgeSyncServicer_to_server(proxy, server)
+        server.add_insecure_port(f"127.0.0.1:{proxy_port}")
+        server.start()
+        try:
+            for _ in range(3):  # three pushes in a row fail that one item while storing the others
+                with pytest.raises(SyncFailedError, match="value too long"):
+                    worker.sync_once()
+            assert worker.sync_once() == 9 - 1 - 2 * 3  # the rest moves on past it
+        finally:
+            server.stop(None)
+    assert proxy.refused == 3
+    assert central_count(database_url, track_summaries) == 8
+    assert store.backlog() == 1  # kept, not lost
+    later = store.pending(10, 0.0, now=time.time() + 601)
+    assert [s.track_id for s in later.summaries] == [poison]  # tried again once set_aside_s has passed
+    assert len(store.pending(10, 0.0)) == 0
+    store.close()
