@@ -27,12 +27,14 @@ class HttpConfig(StrictModel):
 
 
 class IngestLimits(StrictModel):
-    max_items: int = Field(5000, ge=1, description="most summaries + tiles + counts in one push")
-    max_future_s: float = Field(86400.0, ge=0, description="how far past the server's clock a time may lie")
-    max_track_s: float = Field(12 * 3600.0, gt=0, description="longest plausible track")
-    max_speed_mps: float = Field(12.0, gt=0, description="fastest plausible person (m/s)")
-    max_distance_m: float = Field(50_000.0, gt=0, description="longest plausible walk within one track")
-    max_grid_cells: int = Field(65_536, ge=1, description="largest heatmap tile (rows x cols)")
+    max_items: int = Field(5000, ge=1, le=100_000, description="most summaries + tiles + counts in one push")
+    max_future_s: float = Field(
+        86400.0, ge=0, le=30 * 86400.0, description="how far past the server's clock a time may lie"
+    )
+    max_track_s: float = Field(12 * 3600.0, gt=0, le=7 * 86400.0, description="longest plausible track")
+    max_speed_mps: float = Field(12.0, gt=0, le=100.0, description="fastest plausible person (m/s)")
+    max_distance_m: float = Field(50_000.0, gt=0, le=1e6, description="longest plausible walk within one track")
+    max_grid_cells: int = Field(65_536, ge=1, le=1 << 20, description="largest heatmap tile (rows x cols)")
     max_count_per_bucket: int = Field(
         1_000_000, ge=1, le=2**31 - 1, description="largest plausible line count in one bucket"
     )
@@ -49,7 +51,7 @@ class CentralConfig(StrictModel):
     grpc: GrpcConfig = Field(default_factory=GrpcConfig, description="gRPC ingest for agents")
     http: HttpConfig = Field(default_factory=HttpConfig, description="REST API, OpenAPI docs and dashboard")
     limits: IngestLimits = Field(default_factory=IngestLimits, description="what ingest accepts")
-    heartbeat_history: int = Field(100, ge=1, description="heartbeats kept per agent")
+    heartbeat_history: int = Field(100, ge=1, le=100_000, description="heartbeats kept per agent")
 
 
 def load_central_config(path: Path | None) -> CentralConfig:

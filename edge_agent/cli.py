@@ -141,10 +141,17 @@ def classify(
 @app.command("check-config")
 def check_config(config: Annotated[Path, typer.Argument(help="agent YAML file")]) -> None:
     """Validate an agent configuration; exits non-zero naming each error's YAML path and line."""
+    from edge_agent.sync.client import SyncSetupError, read_token
+
     try:
         cfg = load_agent_config(config)
     except ConfigError as e:
         raise fail(str(e), 2) from e
+    if cfg.sync is not None:
+        try:
+            read_token(cfg.sync.token_file)
+        except SyncSetupError as e:
+            raise fail(f"invalid configuration {config}: sync.token_file: {e}", 2) from e
     typer.echo(f"{config}: valid ({len(cfg.cameras)} camera(s), detector {cfg.detector.type})")
 
 

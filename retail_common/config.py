@@ -12,12 +12,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 
 class StrictModel(BaseModel):
-    """Base of every configuration model: unknown keys are errors, values are frozen once validated."""
+    """Base of every configuration model: unknown keys are errors, numbers are finite (no ``.inf`` or ``.nan``),
+    values are frozen once validated."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+MAX_CONFIG_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ def parse_yaml_config(text: str, model: type[ModelT], source: str = "<string>") 
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise ConfigError(source, [ConfigProblem("", line, f"not valid YAML: {e}")]) from e
+    except RecursionError as e:  # PyYAML recurses per level of nesting
+        raise ConfigError(source, [ConfigProblem("", None, "nested too deeply to be a configuration")]) from e
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -113,7 +117,19 @@ def parse_yaml_config(text: str, model: type[ModelT], source: str = "<string>") 
 
 def load_yaml_config(path: Path, model: type[ModelT]) -> ModelT:
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.exists() and not path.is_file():  # a device such as /dev/zero would be read forever
+            raise ConfigError(str(path), [ConfigProblem("", None, "cannot read file: not a regular file")])
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as e:
         raise ConfigError(str(path), [ConfigProblem("", None, f"cannot read file: {e.strerror or e}")]) from e
+    if len(raw) > MAX_CONFIG_BYTES:
+        problem = ConfigProblem("", None, f"larger than {MAX_CONFIG_BYTES // 1024} KiB: not a configuration")
+        raise ConfigError(str(path), [problem])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        problem = ConfigProblem("", line, f"not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start})")
+        raise ConfigError(str(path), [problem]) from e
     return parse_yaml_config(text, model, str(path))

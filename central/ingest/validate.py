@@ -28,6 +28,14 @@ _MAX_PERSONS_PER_CELL = 1_000
 # free-text fields (model names) with the longest value their columns hold
 _TEXTS = tuple((f.name, f.max_length or 0) for f in SUMMARY_FIELDS if f.kind is Kind.TEXT)
 _MAX_VISITS = next(f.maximum or 0 for f in SUMMARY_FIELDS if f.name == "zone_visits")
+# a visit is an entry and an exit, each seen in a frame of its own: at 30 fps at most 15 a second
+_VISITS_PER_S = 15
+
+
+def _most_visits(duration: np.ndarray | float) -> np.ndarray:
+    """The most zone visits a track of ``duration`` seconds can make, within the column's bound."""
+    most: np.ndarray = np.minimum(1 + _VISITS_PER_S * np.maximum(duration, 0.0), _MAX_VISITS)
+    return most
 
 
 @dataclass(frozen=True)
@@ -140,7 +148,8 @@ def _zones_sound(c: SummaryColumns, duration: np.ndarray, layouts: Mapping[str, 
         declared = layout.zones if layout is not None else None
         known[(camera, zone)] = (declared is None or zone in declared) and is_id(zone)
     with np.errstate(invalid="ignore"):
-        entry_ok = (seconds >= 0.0) & (seconds <= duration[owner] + 1.0) & (visits >= 1) & (visits <= _MAX_VISITS)
+        entry_ok = (seconds >= 0.0) & (seconds <= duration[owner] + 1.0) & (visits >= 1)
+        entry_ok &= visits <= _most_visits(duration[owner])
     entry_ok &= np.array([known[k] for k in zip(cameras, zone_ids, strict=True)], dtype=bool)
     ok: np.ndarray = np.bincount(owner[~entry_ok], minlength=n) == 0
     dwelt = set(zip(owner.tolist(), zone_ids, strict=True))
@@ -269,8 +278,9 @@ def _zone_problem(item: SummaryIn, duration: float, layout: Layout | None) -> st
         problem = id_problem("zone_id", zone_id) or _number_problem(f"zone {zone_id} seconds", seconds, duration + 1.0)
         if problem:
             return problem
-        if not 1 <= visits <= _MAX_VISITS:
-            return f"zone {zone_id} has {visits} visits (1 to {_MAX_VISITS})"
+        most = int(_most_visits(duration))
+        if not 1 <= visits <= most:
+            return f"zone {zone_id} has {visits} visits (1 to {most} in a {duration:.0f} s track)"
         if known is not None and zone_id not in known:
             return (
                 f"unknown zone {zone_id!r} for camera {item.row['camera_id']!r} (declared: {', '.join(sorted(known))})"

@@ -15,12 +15,13 @@ chunk is handled inline, with no worker to start.
 from __future__ import annotations
 
 import itertools
+import json
 import multiprocessing
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import orjson
@@ -82,11 +83,11 @@ def _finish(prepared: PreparedChunk, classifier: BehaviorClassifier, stats: Clas
         stats.lines += 1
         if error is not None:
             stats.errors += 1
-            yield orjson.dumps({"track_id": track_id, "error": error}) + b"\n"
+            yield _dumps({"track_id": track_id, "error": error}) + b"\n"
             continue
         stats.classified += 1
         yield (
-            orjson.dumps(
+            _dumps(
                 {
                     "track_id": track_id,
                     "behavior": LABELS[next(labels)],
@@ -96,6 +97,14 @@ def _finish(prepared: PreparedChunk, classifier: BehaviorClassifier, stats: Clas
             )
             + b"\n"
         )
+
+
+def _dumps(line: dict[str, Any]) -> bytes:
+    """One output line; a track id that is an integer beyond 64 bits is written back exactly as it came."""
+    try:
+        return orjson.dumps(line)
+    except TypeError:  # orjson writes integers of at most 64 bits
+        return json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def classify_stream(src: IO[bytes], dst: IO[bytes], classifier: BehaviorClassifier, workers: int = 2) -> ClassifyStats:

@@ -63,6 +63,8 @@ def _scalar_id_and_points(doc: object, line: bytes) -> tuple[Any, np.ndarray] | 
     points, track_id = doc.get("points"), doc.get("track_id")
     if not isinstance(points, simdjson.Array) or isinstance(track_id, simdjson.Object | simdjson.Array):
         return None
+    if isinstance(track_id, float) and track_id.is_integer():  # maybe an integer beyond 64 bits, made a double
+        return None
     n = len(points)
     if n == 0 or line.translate(None, _NOT_STRUCTURAL).strip(b",") != b"[" + b"[,,]," * (n - 1) + b"[,,]]":
         return None
@@ -77,12 +79,16 @@ def parse_line(line: bytes) -> ParsedLine:
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError as e:
-        try:  # the standard library also reads NaN and Infinity, so such a line keeps its track_id
+        try:  # the standard library also reads NaN, Infinity and integers beyond 64 bits (kept exact)
             obj = json.loads(line)
+        except RecursionError:
+            return ParsedLine(None, error="not JSON this agent reads: nested too deeply")
         except ValueError:
             return ParsedLine(None, error=f"not JSON: {e}")
     if not isinstance(obj, dict):
         return ParsedLine(None, error="expected a JSON object with track_id and points")
+    if isinstance(obj.get("track_id"), float):  # orjson reads an integer beyond 64 bits as a float: keep it exact
+        obj = json.loads(line)
     track_id = obj.get("track_id")
     if "points" not in obj:
         return ParsedLine(track_id, error="missing 'points'")

@@ -12,10 +12,14 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from edge_agent.config.geometry import polygon_problem
 from retail_common.config import StrictModel
 from retail_common.ids import Identifier
 
-PixelPoint = tuple[float, float]
+# pixel coordinates may lie a little outside the image (a zone reaching past its edge), never absurdly far
+Pixel = Annotated[float, Field(ge=-100_000.0, le=100_000.0)]
+PixelPoint = tuple[Pixel, Pixel]
+ClassIndex = Annotated[int, Field(ge=0, le=9_999)]
 
 
 class HogDetectorConfig(StrictModel):
@@ -72,7 +76,7 @@ class OnnxDetectorConfig(StrictModel):
     )
     confidence: float = Field(0.25, ge=0.0, le=1.0, description="minimum class score kept")
     nms_iou: float = Field(0.45, gt=0.0, le=1.0, description="IoU threshold of non-maximum suppression")
-    classes: list[int] = Field([0], min_length=1, description="class indices kept (COCO 0 = person)")
+    classes: list[ClassIndex] = Field([0], min_length=1, description="class indices kept (COCO 0 = person)")
     providers: list[str] | None = Field(
         None,
         description="ONNX Runtime execution providers in order of preference; "
@@ -89,7 +93,7 @@ class TensorRTDetectorConfig(StrictModel):
     engine: Path = Field(description="path of the serialized engine (.engine / .plan)")
     confidence: float = Field(0.25, ge=0.0, le=1.0, description="minimum class score kept")
     nms_iou: float = Field(0.45, gt=0.0, le=1.0, description="IoU threshold of non-maximum suppression")
-    classes: list[int] = Field([0], min_length=1, description="class indices kept (COCO 0 = person)")
+    classes: list[ClassIndex] = Field([0], min_length=1, description="class indices kept (COCO 0 = person)")
 
 
 DetectorConfig = Annotated[HogDetectorConfig | OnnxDetectorConfig | TensorRTDetectorConfig, Field(discriminator="type")]
@@ -143,9 +147,18 @@ class ZoneConfig(StrictModel):
     """A polygon on the image; a person is inside when the bottom-centre of their box (their feet) is."""
 
     id: Identifier
-    polygon: list[PixelPoint] = Field(min_length=3, description="vertices in image pixels, in order")
+    polygon: list[PixelPoint] = Field(
+        min_length=3, max_length=1000, description="vertices in image pixels, in order; the edges may not cross"
+    )
     enter_after_s: float = Field(0.5, ge=0.0, le=60.0, description="seconds inside before a visit starts")
     exit_after_s: float = Field(1.5, ge=0.0, le=60.0, description="seconds outside before a visit ends")
+
+    @model_validator(mode="after")
+    def _simple(self) -> ZoneConfig:
+        problem = polygon_problem(self.polygon)
+        if problem:
+            raise ValueError(f"zone {self.id!r}: {problem}")
+        return self
 
 
 class LineConfig(StrictModel):
@@ -261,13 +274,13 @@ class RuntimeConfig(StrictModel):
         None, gt=0, le=120, description="sampling rate while someone is in view (default: the camera's own rate)"
     )
     idle_fps: float = Field(2.0, gt=0, le=120, description="sampling rate while nobody is in view")
-    idle_after_s: float = Field(3.0, ge=0, description="seconds without a person before a camera idles")
-    reconnect_initial_s: float = Field(1.0, gt=0, description="first wait before reopening a failed camera")
-    reconnect_max_s: float = Field(60.0, gt=0, description="longest wait between reconnection attempts")
+    idle_after_s: float = Field(3.0, ge=0, le=3600, description="seconds without a person before a camera idles")
+    reconnect_initial_s: float = Field(1.0, gt=0, le=600, description="first wait before reopening a failed camera")
+    reconnect_max_s: float = Field(60.0, gt=0, le=3600, description="longest wait between reconnection attempts")
     flush_interval_s: float = Field(5.0, gt=0, le=600, description="how often ended heatmap/line buckets are stored")
-    retention_days: float = Field(30.0, gt=0, description="synced data older than this is deleted")
+    retention_days: float = Field(30.0, gt=0, le=3650, description="synced data older than this is deleted")
     disk_budget_mb: float = Field(
-        2048.0, gt=0, description="most space the store may use; synced data goes first, unsynced never"
+        2048.0, gt=0, le=10_000_000, description="most space the store may use; synced data goes first, unsynced never"
     )
     shutdown_sync_s: float = Field(10.0, ge=0, le=120, description="time given to a last sync when stopping")
     health: HealthConfig = Field(default_factory=HealthConfig, description="local health and metrics endpoint")
@@ -287,8 +300,8 @@ class SyncConfig(StrictModel):
     batch_size: int = Field(500, ge=1, le=5000, description="most items in one push")
     interval_s: float = Field(5.0, gt=0, le=3600, description="how often pending data is pushed")
     timeout_s: float = Field(30.0, gt=0, le=600, description="deadline of one push or heartbeat")
-    backoff_initial_s: float = Field(1.0, gt=0, description="first wait after a failed push")
-    backoff_max_s: float = Field(300.0, gt=0, description="longest wait between attempts (with jitter)")
+    backoff_initial_s: float = Field(1.0, gt=0, le=600, description="first wait after a failed push")
+    backoff_max_s: float = Field(300.0, gt=0, le=86_400, description="longest wait between attempts (with jitter)")
     heartbeat_s: float = Field(30.0, gt=0, le=3600, description="how often the agent reports its health")
     max_item_retries: int = Field(
         5,
@@ -306,6 +319,7 @@ class SyncConfig(StrictModel):
     bucket_grace_s: float = Field(
         30.0,
         ge=0,
+        le=86_400,
         description="tiles and line counts are pushed once their bucket ended this long ago (late frames and a "
         "restart within the bucket are merged until then); at least twice runtime.flush_interval_s",
     )

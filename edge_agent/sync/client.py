@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 import grpc
 from retail_proto.v1 import edge_sync_pb2 as pb
@@ -41,15 +42,35 @@ class ItemOutcome:
     reason: str
 
 
+MAX_TOKEN_BYTES = 4096
+
+
+def read_token(path: Path) -> str:
+    """The store's token from its file: a small regular file of printable text (:class:`SyncSetupError` if not)."""
+    try:
+        if path.exists() and not path.is_file():  # /dev/zero would be read until memory runs out
+            raise SyncSetupError(f"the store token file {path} is not a regular file")
+        with path.open("rb") as f:
+            raw = f.read(MAX_TOKEN_BYTES + 1)
+    except OSError as e:
+        raise SyncSetupError(f"cannot read the store token from {path}: {e.strerror or e}") from e
+    if len(raw) > MAX_TOKEN_BYTES:
+        raise SyncSetupError(f"the store token file {path} is larger than {MAX_TOKEN_BYTES} bytes: not a token")
+    try:
+        token = raw.decode("utf-8").strip()
+    except UnicodeDecodeError as e:
+        raise SyncSetupError(f"the store token file {path} is not text") from e
+    if not token:
+        raise SyncSetupError(f"the store token file {path} is empty")
+    if not token.isprintable():
+        raise SyncSetupError(f"the store token file {path} holds control characters")
+    return token
+
+
 class CentralClient:
     def __init__(self, config: SyncConfig) -> None:
         self.config = config
-        try:
-            token = config.token_file.read_text(encoding="utf-8").strip()
-        except OSError as e:
-            raise SyncSetupError(f"cannot read the store token from {config.token_file}: {e.strerror or e}") from e
-        if not token:
-            raise SyncSetupError(f"the store token file {config.token_file} is empty")
+        token = read_token(config.token_file)
         self.metadata = (("authorization", f"Bearer {token}"),)
         if config.tls_ca is not None:
             try:

@@ -98,6 +98,8 @@ COMPOUND: dict[str, list[tuple[str, Edit | ColumnsEdit, bool]]] = {
     "zone_visits": [
         ("no visit", on_wire("zone_visits", 0), False),
         ("beyond a 32-bit column", on_wire("zone_visits", 2**31), False),
+        ("15 a second of the 105 s track", on_wire("zone_visits", 1 + 15 * 105), True),
+        ("more than 15 a second", on_wire("zone_visits", 2 + 15 * 105), False),
     ],
     "zone_order": [("a zone with no dwell", setting("zone_order", ("z1", "nowhere")), False)],
     "behavior_probabilities": [

@@ -117,7 +117,7 @@ def test_values_no_column_can_hold_are_rejected_alone_before_the_transaction(dat
     results = {r.key: r for r in ack.results}
     reasons = {what: results[s.track_id] for what, s in bad.items()}
     assert all(r.status == REJECTED for r in reasons.values()), reasons
-    assert "2147483648 visits" in reasons["visits beyond a 32-bit column"].reason
+    assert "2147483648 visits (1 to 676 in a 45 s track)" in reasons["visits beyond a 32-bit column"].reason
     assert "detector_model has 137 characters (at most 128)" in reasons["long model name"].reason
     assert "behavior_model" in reasons["NUL in a model name"].reason
     assert "camera_id 'cam1\\n'" in reasons["newline after an id"].reason

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import typing
+from collections.abc import Iterator
 from pathlib import Path
 
+import annotated_types
 import pytest
+from pydantic import BaseModel
 
 from edge_agent.cli import demo_config
 from edge_agent.config import AgentConfig, ConfigError, parse_agent_config
@@ -56,6 +60,24 @@ def test_valid_file_fills_defaults() -> None:
         ("store_id: 'has space'\n", "line 1: store_id: String should match pattern"),
         ("- just\n- a list\n", "expected a mapping at the top"),
         ("store_id: [unclosed\n", "not valid YAML"),
+        (  # a bow tie: which part is "inside" would depend on the rule used
+            "store_id: s\ncameras:\n  - id: c\n    source: a.mp4\n    zones:\n"
+            "      - id: z\n        polygon: [[0, 0], [10, 10], [10, 0], [0, 10]]\n",
+            "line 6: cameras[0].zones[0]: Value error, zone 'z': edges 0-1 and 2-3 cross",
+        ),
+        (
+            "store_id: s\ncameras:\n  - id: c\n    source: a.mp4\n    zones:\n"
+            "      - id: z\n        polygon: [[0, 0], [5, 5], [10, 10]]\n",
+            "zone 'z': the polygon has no area",
+        ),
+        (
+            "store_id: s\ncameras:\n  - id: c\n    source: a.mp4\n    zones:\n"
+            "      - id: z\n        polygon: [[0, 0], [.inf, 0], [0, 10]]\n",
+            "line 7: cameras[0].zones[0].polygon[1][0]: Input should be a finite number",
+        ),
+        ("store_id: s\nruntime:\n  idle_after_s: 1e308\n", "line 3: runtime.idle_after_s: Input should be less than"),
+        ("store_id: s\nruntime:\n  retention_days: .nan\n", "runtime.retention_days: Input should be a finite number"),
+        ("a: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply to be a configuration"),
     ],
 )
 def test_invalid_files_name_path_and_line(yaml_text: str, expected: str) -> None:
@@ -119,3 +141,73 @@ def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert run.returncode == 2
     assert "cannot read file" in run.stderr
+
+
+def test_every_number_of_every_configuration_has_an_upper_bound() -> None:
+    """A number that validates must not crash ``run`` later (a wait of 1e308 seconds, a budget past any disk)."""
+    from central.config import CentralConfig
+
+    def annotations(t: object) -> Iterator[object]:
+        yield t
+        for arg in typing.get_args(t):
+            yield from annotations(arg)
+
+    unbounded, seen, todo = [], set(), [AgentConfig, CentralConfig]
+    while todo:
+        model = todo.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            kinds = set(annotations(field.annotation))
+            todo += [k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)]
+            scalar = field.annotation in (int, float, int | None, float | None)
+            if scalar and not any(isinstance(m, annotated_types.Le | annotated_types.Lt) for m in field.metadata):
+                unbounded.append(f"{model.__name__}.{name}")
+    assert unbounded == []
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"store_id: s\xff1\n", "line 1: <root>: not UTF-8 text (byte 0xff at offset 11)"),
+        (b"store_id: s\n" + b"# padding\n" * 120_000, "larger than 1024 KiB"),
+    ],
+)
+def test_a_file_that_is_no_configuration_is_a_clear_error(tmp_path: Path, content: bytes, expected: str) -> None:
+    bad = tmp_path / "agent.yaml"
+    bad.write_bytes(content)
+    done = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "check-config", str(bad)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [
+        (Path("/dev/zero"), "is not a regular file"),
+        ("", "is empty"),
+        ("x" * 5000, "larger than 4096 bytes"),
+    ],
+)
+def test_check_config_reads_the_token_file_as_run_would(tmp_path: Path, token: Path | str, expected: str) -> None:
+    if isinstance(token, str):
+        path = tmp_path / "token"
+        path.write_text(token)
+    else:
+        path = token
+    config = tmp_path / "agent.yaml"
+    config.write_text(f"store_id: s1\nsync:\n  target: 127.0.0.1:50051\n  token_file: {path}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "check-config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "sync.token_file" in done.stderr
+    assert expected in done.stderr

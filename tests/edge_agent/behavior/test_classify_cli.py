@@ -126,3 +126,15 @@ def test_a_large_file_read_by_worker_processes_gives_the_inline_answers_in_order
     assert parallel == inline
     assert [r["track_id"] for r in parallel] == [json.loads(line)["track_id"] for line in lines]
     assert sum("error" in r for r in parallel) == sum(i % 97 == 5 for i in range(len(lines)))
+
+
+def test_a_deeply_nested_line_and_a_huge_integer_id_are_answered_in_place(tmp_path: Path) -> None:
+    deep = '{"track_id": "deep", "points": ' + "[" * 100_000 + "1" + "]" * 100_000 + "}"
+    huge = '{"track_id": 123456789012345678901234567890, "points": [[0, 1, 1], [1, 2, 2], [2, 3, 3]]}'
+    run, results = classify(tmp_path, [GOOD, deep, huge])
+    assert run.returncode == 0, run.stderr
+    assert len(results) == 3
+    assert results[1] == {"track_id": None, "error": "not JSON this agent reads: nested too deeply"}
+    assert results[2]["track_id"] == 123456789012345678901234567890  # exact, not a float
+    assert results[2]["behavior"] in LABELS
+    assert '"track_id":123456789012345678901234567890,' in (tmp_path / "out.jsonl").read_text()
