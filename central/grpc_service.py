@@ -35,6 +35,7 @@ from sqlalchemy import Engine
 
 from central.auth import SecretVerifier
 from central.config import CentralConfig
+from central.grpc_decode import MalformedRequests
 from central.ingest import convert
 from central.ingest.fleet import heartbeat_problem, record_heartbeat
 from central.ingest.items import ItemResult
@@ -181,7 +182,8 @@ class EdgeSyncService(pb_grpc.EdgeSyncServicer):
 def grpc_server(config: CentralConfig, engine: Engine, feed: LiveFeed) -> tuple[grpc.aio.Server, int]:
     limit = config.grpc.max_message_mb * 1024 * 1024
     server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+        interceptors=[MalformedRequests()],
+        options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
     )
     writer = IngestWriter(engine, config.limits)
     pb_grpc.add_EdgeSyncServicer_to_server(EdgeSyncService(engine, writer, config, feed), server)

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, literal, select, tuple_, union_all
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from central.config import IngestLimits
+from central.db.engine import database_file_problem
 from central.db.schema import cameras, heatmap_daily, lines, zones
 from central.ingest import validate
 from central.ingest.dialects import for_engine
@@ -97,6 +98,11 @@ class IngestWriter:
         """Validate every item (reading what the database knows of the store); nothing is written."""
         now = self.clock()
         checked = Checked(batch, now, {}, Accepted.of(batch.summaries, [], [], []))
+        lost = database_file_problem(self.engine)
+        if lost:  # acknowledging would lose the data at the next restart: the agent keeps it meanwhile
+            logger.error("store %s: batch %s not stored: %s", batch.store_id, batch.batch_id, lost)
+            checked.retry_reason = lost
+            return checked
         # only ids that can be valid are looked up: PostgreSQL refuses a query holding a NUL byte, and the
         # validator rejects those items with the reason anyway
         named = set(batch.summaries.camera_id) | {c.row["camera_id"] for c in batch.line_counts}

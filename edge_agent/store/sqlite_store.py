@@ -9,12 +9,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import sqlite_utils
 
 from edge_agent.store.migrations import MIGRATIONS, SCHEMA_VERSION
-from retail_common.fields import SUMMARY_FIELDS, Kind
+from edge_agent.store.rows import count_of, summary_of, summary_row, tile_of, to_json
 from retail_common.summary import HeatmapTile, LineCount, TrackSummary
 
 logger = logging.getLogger(__name__)
@@ -47,10 +47,6 @@ def _item_keys(outbox: Outbox) -> list[tuple[str, tuple[object, ...]]]:
     )
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
 @dataclass(frozen=True)
 class PurgeResult:
     deleted: int
@@ -77,51 +73,6 @@ class Outbox:
             [x for x, f in zip(self.tiles, flags[s : s + t], strict=True) if keep(f)],
             [x for x, f in zip(self.line_counts, flags[s + t :], strict=True) if keep(f)],
         )
-
-
-# the columns of track_summaries are the contract's field names; lists and mappings are JSON
-_JSON_FIELDS = frozenset(f.name for f in SUMMARY_FIELDS if f.kind in (Kind.JSON, Kind.PATH))
-
-
-def _summary_row(s: TrackSummary, created_at: float) -> dict[str, Any]:
-    row = {f.name: getattr(s, f.name) for f in SUMMARY_FIELDS}
-    for name in _JSON_FIELDS:
-        row[name] = _json(row[name])
-    row["created_at"] = created_at
-    return row
-
-
-def _summary(r: dict[str, Any]) -> TrackSummary:
-    values = {f.name: r[f.name] for f in SUMMARY_FIELDS}
-    for name in _JSON_FIELDS:
-        values[name] = json.loads(values[name]) if values[name] is not None else {}
-    values["path"] = tuple(tuple(p) for p in values["path"])
-    values["zone_order"] = tuple(values["zone_order"])
-    return TrackSummary(**values)
-
-
-def _tile(r: dict[str, Any]) -> HeatmapTile:
-    return HeatmapTile(
-        store_id=r["store_id"],
-        camera_id=r["camera_id"],
-        bucket_start=r["bucket_start"],
-        bucket_seconds=r["bucket_seconds"],
-        rows=r["rows"],
-        cols=r["cols"],
-        person_seconds=tuple(json.loads(r["person_seconds"])),
-    )
-
-
-def _count(r: dict[str, Any]) -> LineCount:
-    return LineCount(
-        store_id=r["store_id"],
-        camera_id=r["camera_id"],
-        line_id=r["line_id"],
-        bucket_start=r["bucket_start"],
-        bucket_seconds=r["bucket_seconds"],
-        in_count=r["in_count"],
-        out_count=r["out_count"],
-    )
 
 
 class EdgeStore:
@@ -156,7 +107,7 @@ class EdgeStore:
 
     def add_summaries(self, summaries: Iterable[TrackSummary]) -> int:
         now = time.time()
-        rows = [_summary_row(s, now) for s in summaries]
+        rows = [summary_row(s, now) for s in summaries]
         with self.conn:
             self.db.table("track_summaries").insert_all(rows, ignore=True)
         return len(rows)
@@ -172,7 +123,7 @@ class EdgeStore:
                 "bucket_seconds": t.bucket_seconds,
                 "rows": t.rows,
                 "cols": t.cols,
-                "person_seconds": _json([round(v, 3) for v in t.person_seconds]),
+                "person_seconds": to_json([round(v, 3) for v in t.person_seconds]),
                 "updated_at": now,
             }
             for t in tiles
@@ -233,7 +184,7 @@ class EdgeStore:
                         t.bucket_seconds,
                         t.rows,
                         t.cols,
-                        _json([round(v, 3) for v in values]),
+                        to_json([round(v, 3) for v in values]),
                         now,
                     ),
                 )
@@ -303,7 +254,7 @@ class EdgeStore:
 
     def summaries(self) -> Iterator[TrackSummary]:
         for r in self.db.table("track_summaries").rows_where(order_by="start_time"):
-            yield _summary(r)
+            yield summary_of(r)
 
     # --- outbox ------------------------------------------------------------------------------
 
@@ -314,14 +265,14 @@ class EdgeStore:
         ready = f"{_PENDING} AND (retry_after IS NULL OR retry_after <= ?)"
         at = time.time() if now is None else now
         summaries = [
-            _summary(r)
+            summary_of(r)
             for r in self.db.query(
                 f"SELECT * FROM track_summaries WHERE {ready} ORDER BY end_time LIMIT ?", [at, limit]
             )
         ]
         room = limit - len(summaries)
         tiles = [
-            _tile(r)
+            tile_of(r)
             for r in self.db.query(
                 f"SELECT * FROM heatmap_tiles WHERE {ready} AND bucket_start + bucket_seconds <= ? "
                 "ORDER BY bucket_start LIMIT ?",
@@ -330,7 +281,7 @@ class EdgeStore:
         ]
         room -= len(tiles)
         counts = [
-            _count(r)
+            count_of(r)
             for r in self.db.query(
                 f"SELECT * FROM line_counts WHERE {ready} AND bucket_start + bucket_seconds <= ? "
                 "ORDER BY bucket_start LIMIT ?",

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -106,3 +107,24 @@ def test_serve_end_to_end(database_url: str) -> None:
         assert {r.status for r in again.results} == {pb.ITEM_STATUS_DUPLICATE}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
+
+
+def test_a_database_file_deleted_while_central_runs_is_not_acknowledged(tmp_path: Path) -> None:
+    """Writes after the file is gone would land in a file nobody reads again and vanish at the restart:
+    central answers RETRY (the agent keeps the data) and /healthz 503, naming the file."""
+    path = tmp_path / "central.db"
+    url = f"sqlite:///{path}"
+    token = cli("stores", "create", "s1", "--database", url)
+    with central_process(url) as (grpc_port, base, _proc):
+        assert stub(grpc_port).Push(push("s1", [summary("s1")]), metadata=auth(token)).results[0].status == (
+            pb.ITEM_STATUS_STORED
+        )
+        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+        for leftover in tmp_path.glob("central.db*"):
+            leftover.unlink()
+        ack = stub(grpc_port).Push(push("s1", [summary("s1")]), metadata=auth(token))
+        assert ack.results[0].status == pb.ITEM_STATUS_RETRY
+        assert f"the database file {path} was deleted" in ack.results[0].reason
+        health = httpx.get(f"{base}/healthz", timeout=10)
+        assert health.status_code == 503
+        assert "was deleted while central runs" in health.text

@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from central.api.deps import Context
 from central.api.errors import ApiError, responses
 from central.api.models import Health
+from central.db.engine import database_file_problem
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
@@ -18,6 +19,9 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", responses=responses(503), summary="Liveness and database check (no API key)")
 def healthz(ctx: Context) -> Health:
+    lost = database_file_problem(ctx.engine)
+    if lost:
+        raise ApiError(503, lost)
     try:
         with ctx.engine.connect() as conn:
             conn.execute(select(1))
