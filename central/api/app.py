@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from central.api.deps import PATTERN_HINTS, ApiContext, ApiSettings, current_principal
 from central.api.errors import install_error_handlers, responses
+from central.api.head import HeadAsGet
 from central.api.keys import key_authenticator
 from central.api.routes import fleet, health, heatmap, keys, lines, live, stores, tracks, traffic
 from central.live import LiveFeed
@@ -59,6 +60,7 @@ def create_app(engine: Engine, feed: LiveFeed, settings: ApiSettings | None = No
         png_slots=threading.BoundedSemaphore(settings.max_png_renders),
     )
     install_error_handlers(app, PATTERN_HINTS)
+    app.add_middleware(HeadAsGet)
 
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_principal)], responses=responses(401, 422, 429))
     for module in (stores, traffic, lines, heatmap, tracks, live, fleet, keys):
