@@ -62,8 +62,11 @@ def bounded_h11(max_connections: int, request_timeout_s: float) -> type[H11Proto
             if len(self.connections) > max_connections:
                 self._refused = True
                 _refusals.note()
+                # half-close after the answer and drop what the client sends: closing with its request
+                # unread would reset the connection and lose the 503; it goes at the client's EOF or the deadline
                 transport.write(BUSY_RESPONSE)
-                transport.close()
+                transport.write_eof()
+                self._deadline = self.loop.call_later(request_timeout_s, transport.close)
                 return
             self._arm()  # the first request must arrive in time too
 
