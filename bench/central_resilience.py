@@ -40,6 +40,9 @@ from retail_proto.v1 import edge_sync_pb2 as pb
 from retail_proto.v1 import edge_sync_pb2_grpc as pb_grpc
 
 HERE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(HERE / "tests"))  # the pushes of the tests' real-server fixtures
+import grpc_fixtures as fixtures  # type: ignore[import-not-found]  # noqa: E402
+
 PUSH_TIMEOUT_S = 20.0
 DAY = 86400
 
@@ -71,7 +74,7 @@ def serve(repo: Path, workdir: Path) -> Iterator[Server]:
 
     def run(*args: str) -> str:
         return subprocess.run(
-            [*cli, *args, "--database", db], env=_env(repo), capture_output=True, text=True, check=True
+            [*cli, *args, "--database", db], env=_env(repo), cwd=repo, capture_output=True, text=True, check=True
         ).stdout.strip()
 
     token = run("stores", "create", "s1")
@@ -80,8 +83,9 @@ def serve(repo: Path, workdir: Path) -> Iterator[Server]:
     proc = subprocess.Popen(
         ["prlimit", f"--nofile={limit}", "--", *cli, "serve", "--database", db, "--grpc-port", "0", "--http-port", "0"],
         env=_env(repo),
+        cwd=repo,  # python -m puts the working directory first on sys.path
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=(workdir / "serve.log").open("a"),
         text=True,
     )
     assert proc.stdout is not None
@@ -89,7 +93,8 @@ def serve(repo: Path, workdir: Path) -> Iterator[Server]:
     while len(ports) < 2:
         line = proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"central from {repo} did not start")
+            log = (workdir / "serve.log").read_text().splitlines()[-5:]
+            raise RuntimeError(f"central from {repo} did not start: {log}")
         if m := re.search(r"gRPC ingest on [\d.]+:(\d+)", line):
             ports["grpc"] = int(m.group(1))
         if m := re.search(r"REST API on http://[\d.]+:(\d+)", line):
@@ -106,14 +111,9 @@ def _stamp(ts: float) -> Timestamp:
 
 
 def _push(store: str, n: int, start: float) -> pb.PushRequest:
-    ids = [str(uuid.uuid4()) for _ in range(n)]
-    cols = pb.SummaryColumns(
-        track_id=ids,
-        camera_id=["cam"] * n,
-        start_time=[start + i for i in range(n)],
-        end_time=[start + i + 5 for i in range(n)],
-    )
-    return pb.PushRequest(store_id=store, batch_id=str(uuid.uuid4()), summary_columns=cols)
+    """``n`` valid summaries as columns, built by the tests' fixtures (the agent's own conversion)."""
+    request: pb.PushRequest = fixtures.push(store, [fixtures.summary(store, seconds=30 + i) for i in range(n)])
+    return request
 
 
 def push_ms(server: Server, runs: int = 10) -> str:
@@ -200,7 +200,7 @@ def png_peaks(server: Server) -> tuple[str, str]:
     day = (int(time.time()) // DAY - 2) * DAY
     tile = pb.HeatmapTile(
         store_id="s1",
-        camera_id="cam",
+        camera_id="cam1",
         bucket_start=_stamp(day),
         bucket_seconds=3600,
         rows=rows,
@@ -212,7 +212,7 @@ def png_peaks(server: Server) -> tuple[str, str]:
     request.tiles.append(tile)
     client.Push(request, metadata=(("authorization", f"Bearer {server.token}"),), timeout=60)
     url = f"http://127.0.0.1:{server.http_port}/api/v1/stores/s1/heatmap.png"
-    params: dict[str, str | int] = {"camera_id": "cam", "scale": 64, "from": day - DAY, "to": day + 2 * DAY}
+    params: dict[str, str | int] = {"camera_id": "cam1", "scale": 64, "from": day - DAY, "to": day + 2 * DAY}
     headers = {"X-API-Key": server.key}
 
     def get() -> None:
