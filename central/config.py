@@ -24,6 +24,53 @@ class GrpcConfig(StrictModel):
 class HttpConfig(StrictModel):
     host: str = Field("127.0.0.1", description="bind address of the REST API and dashboard")
     port: int = Field(8080, ge=0, le=65535, description="HTTP port (0: any free port)")
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="open HTTP connections at most, live streams included; past it a new one is answered 503 and "
+        "closed. Keep it well below the process's file limit (LimitNOFILE) so that gRPC ingest keeps its sockets",
+    )
+    request_timeout_s: float = Field(
+        10.0, gt=0, le=3600, description="a request whose head and body are not all received in this time is closed"
+    )
+    keepalive_timeout_s: int = Field(5, ge=1, le=3600, description="an idle keep-alive connection is closed after this")
+    max_png_renders: int = Field(
+        2, ge=1, le=64, description="heatmap PNGs rendered at once; past it a request is answered 503 (retry)"
+    )
+    max_png_side_px: int = Field(
+        2048, ge=64, le=8192, description="longest side of a heatmap PNG; the scale asked for is lowered to fit"
+    )
+
+
+class AuthConfig(StrictModel):
+    """Cost bounds of checking secrets: each wrong one costs one scrypt (about 40 ms and 16 MiB)."""
+
+    max_concurrent_checks: int = Field(2, ge=1, le=64, description="scrypt checks running at once")
+    check_wait_s: float = Field(
+        2.0, gt=0, le=60, description="how long a check waits for a free slot before it is answered busy (retry)"
+    )
+    max_failures: int = Field(
+        10,
+        ge=1,
+        le=10_000_000,
+        description="failed checks per client address, and per store or key id, within failure_window_s",
+    )
+    failure_window_s: float = Field(
+        60.0,
+        gt=0,
+        le=86_400,
+        description="past max_failures in this window, that address or id is refused (429) until it ends",
+    )
+    remember_s: float = Field(
+        300.0, ge=0, le=86400, description="how long a verified secret is remembered in memory (0: never)"
+    )
+    remember_max: int = Field(
+        10_000, ge=1, le=10_000_000, description="verified secrets remembered at most (oldest forgotten)"
+    )
+    tracked_max: int = Field(
+        100_000, ge=1, le=10_000_000, description="addresses and ids whose failures are counted at most"
+    )
 
 
 class IngestLimits(StrictModel):
@@ -52,6 +99,7 @@ class CentralConfig(StrictModel):
     http: HttpConfig = Field(default_factory=HttpConfig, description="REST API, OpenAPI docs and dashboard")
     limits: IngestLimits = Field(default_factory=IngestLimits, description="what ingest accepts")
     heartbeat_history: int = Field(100, ge=1, le=100_000, description="heartbeats kept per agent")
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="bounds on checking tokens and API keys")
 
 
 def load_central_config(path: Path | None) -> CentralConfig:

@@ -33,15 +33,14 @@ from retail_proto.v1 import edge_sync_pb2 as pb
 from retail_proto.v1 import edge_sync_pb2_grpc as pb_grpc
 from sqlalchemy import Engine
 
-from central.auth import SecretVerifier
 from central.config import CentralConfig
-from central.grpc_decode import MalformedRequests
+from central.grpc_auth import AUTHENTICATED_STORE, StoreTokenInterceptor
 from central.ingest import convert
 from central.ingest.fleet import heartbeat_problem, record_heartbeat
 from central.ingest.items import ItemResult
 from central.ingest.writer import Checked, IngestWriter
 from central.live import LiveFeed
-from central.stores import authenticate_store
+from central.stores import store_authenticator
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +105,6 @@ class EdgeSyncService(pb_grpc.EdgeSyncServicer):
         self.writer = writer
         self.config = config
         self.feed = feed
-        self.verifier = SecretVerifier()
         self._check = ThreadPoolExecutor(1, thread_name_prefix="ingest-check")
         self._commit = GroupCommit(self._commit_and_publish)
 
@@ -120,18 +118,10 @@ class EdgeSyncService(pb_grpc.EdgeSyncServicer):
         return [c.results for c in committed]
 
     async def _authorize(self, context: Context, store_id: str) -> str:
-        """The token's store, which must be the one the call is for; aborts the call otherwise."""
-        metadata = dict(context.invocation_metadata() or ())
-        header = str(metadata.get("authorization", ""))
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            await context.abort(
-                grpc.StatusCode.UNAUTHENTICATED,
-                "missing store token: send metadata 'authorization: Bearer <store_id>.<secret>'",
-            )
-        owner = await asyncio.to_thread(authenticate_store, self.engine, self.verifier, token.strip())
+        """The token's store (checked by :class:`StoreTokenInterceptor`), which must be the one the call is for."""
+        owner = AUTHENTICATED_STORE.get()
         if owner is None:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid store token (unknown, rotated or mistyped)")
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing store token")
         if owner != store_id:
             await context.abort(
                 grpc.StatusCode.PERMISSION_DENIED, f"the token of store {owner!r} cannot act for store {store_id!r}"
@@ -182,7 +172,7 @@ class EdgeSyncService(pb_grpc.EdgeSyncServicer):
 def grpc_server(config: CentralConfig, engine: Engine, feed: LiveFeed) -> tuple[grpc.aio.Server, int]:
     limit = config.grpc.max_message_mb * 1024 * 1024
     server = grpc.aio.server(
-        interceptors=[MalformedRequests()],
+        interceptors=[StoreTokenInterceptor(store_authenticator(engine, config.auth))],
         options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
     )
     writer = IngestWriter(engine, config.limits)

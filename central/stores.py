@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, insert, select, update
 
-from central.auth import HashedSecret, SecretVerifier, hash_secret, new_secret, split_credential
+from central.auth import Authenticator, HashedSecret, hash_secret, new_secret
+from central.config import AuthConfig
 from central.db.schema import stores
 from retail_common.ids import id_problem
 
@@ -73,16 +74,14 @@ def list_stores(engine: Engine) -> list[StoreInfo]:
         return [StoreInfo(*row) for row in rows]
 
 
-def authenticate_store(engine: Engine, verifier: SecretVerifier, token: str) -> str | None:
-    """The store a token belongs to, or None when it is malformed, unknown or wrong."""
-    parts = split_credential(token)
-    if parts is None:
-        return None
-    store_id, secret = parts
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(stores.c.token_salt, stores.c.token_hash).where(stores.c.store_id == store_id)
-        ).first()
-    if row is None:
-        return None
-    return store_id if verifier.verify(secret, HashedSecret(row.token_salt, row.token_hash)) else None
+def store_authenticator(engine: Engine, config: AuthConfig | None = None) -> Authenticator[str]:
+    """Checks ``<store_id>.<secret>`` tokens; what it returns is the token's store."""
+
+    def lookup(store_id: str) -> tuple[HashedSecret, str] | None:
+        with engine.connect() as conn:
+            row = conn.execute(
+                select(stores.c.token_salt, stores.c.token_hash).where(stores.c.store_id == store_id)
+            ).first()
+        return None if row is None else (HashedSecret(bytes(row.token_salt), bytes(row.token_hash)), store_id)
+
+    return Authenticator(lookup, config)

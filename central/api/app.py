@@ -9,6 +9,7 @@ their own.
 
 from __future__ import annotations
 
+import threading
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -16,6 +17,8 @@ from sqlalchemy import Engine
 
 from central.api.deps import PATTERN_HINTS, ApiContext, ApiSettings, current_principal
 from central.api.errors import install_error_handlers, responses
+from central.api.head import HeadAsGet
+from central.api.keys import key_authenticator
 from central.api.routes import fleet, health, heatmap, keys, lines, live, stores, tracks, traffic
 from central.live import LiveFeed
 
@@ -48,10 +51,18 @@ def create_app(engine: Engine, feed: LiveFeed, settings: ApiSettings | None = No
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    app.state.api = ApiContext(engine=engine, feed=feed, settings=settings or ApiSettings())
+    settings = settings or ApiSettings()
+    app.state.api = ApiContext(
+        engine=engine,
+        feed=feed,
+        settings=settings,
+        keys=key_authenticator(engine, settings.auth),
+        png_slots=threading.BoundedSemaphore(settings.max_png_renders),
+    )
     install_error_handlers(app, PATTERN_HINTS)
+    app.add_middleware(HeadAsGet)
 
-    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_principal)], responses=responses(401, 422))
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_principal)], responses=responses(401, 422, 429))
     for module in (stores, traffic, lines, heatmap, tracks, live, fleet, keys):
         api.include_router(module.router)
     app.include_router(api)

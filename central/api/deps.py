@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,11 +14,12 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy import Connection, Engine
 
 from central.api.errors import ApiError, invalid, not_found
-from central.api.keys import Principal, authenticate
+from central.api.keys import Principal
 from central.api.queries import stores as store_queries
 from central.api.queries.columns import UNCLASSIFIED
 from central.api.timerange import MAX_SPAN_S, Bucket, InvalidTimeError, TimeRange, resolve_range
-from central.auth import Role, SecretVerifier
+from central.auth import Authenticator, AuthRefusedError, Role, ThrottledError
+from central.config import AuthConfig
 from central.live import LiveFeed
 from retail_common.taxonomy import LABELS
 
@@ -32,6 +35,9 @@ class ApiSettings:
     sse_keepalive_s: float = 15.0  # comment line sent on an idle live stream, so proxies keep it open
     live_max_s: float = 3600.0  # a live stream ends after this long; EventSource clients reconnect by themselves
     online_window_s: float = 120.0  # an agent is online when its last heartbeat is at most this old
+    auth: AuthConfig = field(default_factory=AuthConfig)  # bounds on checking API keys
+    max_png_renders: int = 2  # heatmap PNGs rendered at once (HttpConfig.max_png_renders)
+    max_png_side_px: int = 2048  # longest side of a heatmap PNG (HttpConfig.max_png_side_px)
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,8 @@ class ApiContext:
     engine: Engine
     feed: LiveFeed
     settings: ApiSettings
-    verifier: SecretVerifier = field(default_factory=SecretVerifier)
+    keys: Authenticator[Principal]
+    png_slots: threading.BoundedSemaphore
 
 
 def get_context(request: Request) -> ApiContext:
@@ -69,6 +76,7 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="retail-central"'}
 
 def current_principal(
     ctx: Context,
+    request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
@@ -79,7 +87,12 @@ def current_principal(
             "missing API key: send 'Authorization: Bearer <key_id>.<secret>' or 'X-API-Key: <key_id>.<secret>'",
             headers=_CHALLENGE,
         )
-    principal = authenticate(ctx.engine, ctx.verifier, credential)
+    peer = request.client.host if request.client is not None else "unknown"
+    try:
+        principal = ctx.keys.authenticate(credential, peer)
+    except AuthRefusedError as e:
+        retry = {"Retry-After": str(max(1, math.ceil(e.retry_after_s)))}
+        raise ApiError(429 if isinstance(e, ThrottledError) else 503, str(e), headers=retry) from None
     if principal is None:
         raise ApiError(401, "API key not accepted: malformed, unknown, revoked or wrong secret", headers=_CHALLENGE)
     return principal

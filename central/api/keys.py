@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, select, update
 
-from central.auth import HashedSecret, Role, SecretVerifier, hash_secret, new_secret, split_credential
+from central.auth import Authenticator, HashedSecret, Role, hash_secret, new_secret
+from central.config import AuthConfig
 from central.db.schema import api_keys
 
 MAX_NAME = 200
@@ -96,20 +97,20 @@ def revoke_api_key(engine: Engine, key_id: str) -> bool:
     return result.rowcount > 0
 
 
-def authenticate(engine: Engine, verifier: SecretVerifier, credential: str) -> Principal | None:
-    """The active key that ``credential`` proves, or None (malformed, unknown, revoked or wrong secret)."""
-    parts = split_credential(credential)
-    if parts is None:
-        return None
-    key_id, secret = parts
-    if not _KEY_ID.fullmatch(key_id):
-        return None
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(api_keys.c.name, api_keys.c.role, api_keys.c.salt, api_keys.c.key_hash).where(
-                api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None)
-            )
-        ).first()
-    if row is None or not verifier.verify(secret, HashedSecret(bytes(row.salt), bytes(row.key_hash))):
-        return None
-    return Principal(key_id, row.name, Role(row.role))
+def key_authenticator(engine: Engine, config: AuthConfig | None = None) -> Authenticator[Principal]:
+    """Checks ``<key_id>.<secret>`` API keys; what it returns is the active key's :class:`Principal`."""
+
+    def lookup(key_id: str) -> tuple[HashedSecret, Principal] | None:
+        if not _KEY_ID.fullmatch(key_id):  # never a key: no query, but the same scrypt as for an unknown one
+            return None
+        with engine.connect() as conn:
+            row = conn.execute(
+                select(api_keys.c.name, api_keys.c.role, api_keys.c.salt, api_keys.c.key_hash).where(
+                    api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None)
+                )
+            ).first()
+        if row is None:
+            return None
+        return HashedSecret(bytes(row.salt), bytes(row.key_hash)), Principal(key_id, row.name, Role(row.role))
+
+    return Authenticator(lookup, config)

@@ -22,7 +22,7 @@ _ANCHORS = np.array(
     ],
     dtype=np.float64,
 )
-MAX_SIDE_PX = 4096
+MAX_SIDE_PX = 2048  # the default of HttpConfig.max_png_side_px
 
 
 def _lut() -> np.ndarray[Any, np.dtype[np.uint8]]:
@@ -32,22 +32,28 @@ def _lut() -> np.ndarray[Any, np.dtype[np.uint8]]:
 
 
 LUT = _lut()
+_PALETTE = LUT.ravel().tolist()
 
 
-def fit_scale(rows: int, cols: int, scale: int) -> int:
-    """``scale`` pixels per cell, lowered so that neither side exceeds MAX_SIDE_PX (at least 1)."""
-    return max(1, min(scale, MAX_SIDE_PX // max(rows, cols, 1)))
+def fit_scale(rows: int, cols: int, scale: int, max_side_px: int = MAX_SIDE_PX) -> int:
+    """``scale`` pixels per cell, lowered so that neither side exceeds ``max_side_px`` (at least 1)."""
+    return max(1, min(scale, max_side_px // max(rows, cols, 1)))
 
 
-def heatmap_png(cells: np.ndarray[Any, Any], scale: int) -> bytes:
-    """A rows*scale x cols*scale PNG: zero is black, the busiest cell the brightest colour."""
+def heatmap_png(cells: np.ndarray[Any, Any], scale: int, max_side_px: int = MAX_SIDE_PX) -> bytes:
+    """A rows*scale x cols*scale PNG: zero is black, the busiest cell the brightest colour.
+
+    The image is a palette image (one byte per pixel) scaled up by Pillow, never
+    an RGB array: a 2048 x 2048 render holds about 4 MiB besides the PNG itself.
+    """
     grid = np.nan_to_num(np.asarray(cells, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0).clip(min=0.0)
     peak = float(grid.max()) if grid.size else 0.0
     index = np.zeros(grid.shape, dtype=np.uint8) if peak <= 0 else np.round(grid / peak * 255).astype(np.uint8)
-    rgb = LUT[index]
-    scale = fit_scale(grid.shape[0], grid.shape[1], scale)
+    image = Image.fromarray(index, mode="P")
+    image.putpalette(_PALETTE)
+    scale = fit_scale(grid.shape[0], grid.shape[1], scale, max_side_px)
     if scale > 1:
-        rgb = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
+        image = image.resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.Resampling.NEAREST)
     out = io.BytesIO()
-    Image.fromarray(rgb).save(out, format="PNG", optimize=False)
+    image.save(out, format="PNG", optimize=False)
     return out.getvalue()

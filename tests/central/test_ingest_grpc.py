@@ -262,20 +262,3 @@ def test_an_oversized_batch_is_refused_whole(database_url: str) -> None:
     assert "11 items" in (err.value.details() or "")
     assert count(database_url, track_summaries) == 0
     engine.dispose()
-
-
-def test_a_request_that_is_no_message_is_answered_invalid_argument(database_url: str) -> None:
-    engine = make_engine(database_url)
-    token = create_store(engine, "s1")
-    with running_ingest(database_url) as central:
-        channel = grpc.insecure_channel(f"127.0.0.1:{central.port}")
-        raw = channel.unary_unary(
-            "/retail_proto.v1.EdgeSync/Push", request_serializer=lambda b: b, response_deserializer=lambda b: b
-        )
-        with pytest.raises(grpc.RpcError) as refused:
-            raw(b"\xff\xff\xff\xff", metadata=auth(token), timeout=10)
-        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "the request is not a valid message" in str(refused.value.details())
-        ack = stub(central.port).Push(push("s1", [summary("s1")]), metadata=auth(token))  # still serving
-    assert [r.status for r in ack.results] == [STORED]
-    engine.dispose()

@@ -7,8 +7,8 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Query, Response
 
-from central.api.deps import ID_MAX, ID_PATTERN, Conn, Range, Store
-from central.api.errors import not_found, responses
+from central.api.deps import ID_MAX, ID_PATTERN, Conn, Context, Range, Store
+from central.api.errors import ApiError, not_found, responses
 from central.api.models import HeatmapOut, RangeOut
 from central.api.queries import heatmap as heatmap_queries
 from central.api.queries import stores as store_queries
@@ -50,19 +50,35 @@ def heatmap(conn: Conn, store: Store, rng: Range, camera_id: CameraParam) -> Hea
 @router.get(
     "/heatmap.png",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}, "description": "the grid, one block per cell"}, **responses(404)},
+    responses={
+        200: {"content": {"image/png": {}}, "description": "the grid, one block per cell"},
+        **responses(404, 503),
+    },
     summary="A camera's heatmap as a PNG",
 )
 def heatmap_image(
+    ctx: Context,
     conn: Conn,
     store: Store,
     rng: Range,
     camera_id: CameraParam,
-    scale: Annotated[int, Query(ge=1, le=64, description="pixels per cell (lowered to keep sides <= 4096)")] = 16,
+    scale: Annotated[
+        int, Query(ge=1, le=64, description="pixels per cell (lowered to keep sides within http.max_png_side_px)")
+    ] = 16,
 ) -> Response:
     grid = _grid(conn, store, camera_id, rng)
     if grid is None:
         raise not_found(
             f"heatmap of camera {camera_id!r} of store {store.store_id!r} between {iso(rng.start)} and {iso(rng.end)}"
         )
-    return Response(heatmap_png(grid.cells, scale), media_type="image/png", headers={"Cache-Control": "no-cache"})
+    if not ctx.png_slots.acquire(blocking=False):
+        raise ApiError(
+            503,
+            f"{ctx.settings.max_png_renders} heatmap PNGs are being rendered already; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+    try:
+        png = heatmap_png(grid.cells, scale, ctx.settings.max_png_side_px)
+    finally:
+        ctx.png_slots.release()
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-cache"})
