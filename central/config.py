@@ -36,6 +36,17 @@ class IngestLimits(StrictModel):
     max_count_per_bucket: int = Field(1_000_000, ge=1, description="largest plausible line count in one bucket")
 
 
+class FleetLimits(StrictModel):
+    max_agents_per_store: int = Field(
+        16, ge=1, description="most agents one store may have; a heartbeat from one more is refused"
+    )
+    max_cameras_per_agent: int = Field(64, ge=1, description="most cameras one heartbeat may report")
+    max_models_per_agent: int = Field(16, ge=1, description="most models one heartbeat may report")
+    max_error_chars: int = Field(
+        2000, ge=1, description="last errors (the agent's and each camera's) are kept truncated to this many characters"
+    )
+
+
 class CentralConfig(StrictModel):
     database_url: str = Field(
         "sqlite:///central.db",
@@ -45,6 +56,7 @@ class CentralConfig(StrictModel):
     http: HttpConfig = Field(default_factory=HttpConfig, description="REST API, OpenAPI docs and dashboard")
     limits: IngestLimits = Field(default_factory=IngestLimits, description="what ingest accepts")
     heartbeat_history: int = Field(100, ge=1, description="heartbeats kept per agent")
+    fleet: FleetLimits = Field(default_factory=FleetLimits, description="what an agent's heartbeat may hold")
 
 
 def load_central_config(path: Path | None) -> CentralConfig:
