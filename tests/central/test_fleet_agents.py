@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
@@ -235,4 +236,24 @@ def test_a_database_error_is_logged_and_answered_without_the_statement(
     logged = [r.getMessage() for r in caplog.records if r.name == "central.grpc_service"]
     assert any("store s1 agent edge-1" in m and "heartbeats refused" in m and "INSERT" in m for m in logged)
     assert agent_rows(engine) == {}  # the transaction's agent row went with it
+    engine.dispose()
+
+
+def test_new_agents_arriving_at_once_cannot_pass_the_limit_together(database_url: str) -> None:
+    engine = make_engine(database_url)
+    token = create_store(engine, "s1")
+    with running_ingest(database_url, fleet=LIMITS) as central:
+        client = stub(central.port)
+
+        def send(n: int) -> grpc.StatusCode:
+            try:
+                client.Heartbeat(heartbeat("s1", f"edge-{n}"), metadata=auth(token))
+            except grpc.RpcError as e:
+                return e.code()  # type: ignore[no-any-return]
+            return grpc.StatusCode.OK
+
+        with ThreadPoolExecutor(10) as pool:
+            codes = list(pool.map(send, range(10)))
+    assert sorted(c.name for c in codes) == ["OK"] * 3 + ["RESOURCE_EXHAUSTED"] * 7
+    assert len(agent_rows(engine)) == LIMITS.max_agents_per_store
     engine.dispose()
