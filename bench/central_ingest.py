@@ -707,7 +707,7 @@ class Loader:
         started = time.perf_counter()
         for store in stores:
             create_store(self.engine, store.store_id, store.name)
-            record_heartbeat(self.engine, convert.heartbeat_in(heartbeat(store, time.time())), 100)
+            record_heartbeat(self.engine, convert.heartbeat_in(heartbeat(store, time.time())), 100, max_agents=1)
         with self.engine.begin() as conn:
             for ix in self.secondary:
                 ix.drop(conn)  # built once after the load: the same index, far faster than row by row

@@ -90,6 +90,20 @@ class IngestLimits(StrictModel):
     )
 
 
+class FleetLimits(StrictModel):
+    max_agents_per_store: int = Field(
+        16, ge=1, le=10_000, description="most agents one store may have; a heartbeat from one more is refused"
+    )
+    max_cameras_per_agent: int = Field(64, ge=1, le=10_000, description="most cameras one heartbeat may report")
+    max_models_per_agent: int = Field(16, ge=1, le=1_000, description="most models one heartbeat may report")
+    max_error_chars: int = Field(
+        2000,
+        ge=1,
+        le=1_000_000,
+        description="last errors (the agent's and each camera's) are kept truncated to this many characters",
+    )
+
+
 class CentralConfig(StrictModel):
     database_url: str = Field(
         "sqlite:///central.db",
@@ -100,6 +114,7 @@ class CentralConfig(StrictModel):
     limits: IngestLimits = Field(default_factory=IngestLimits, description="what ingest accepts")
     heartbeat_history: int = Field(100, ge=1, le=100_000, description="heartbeats kept per agent")
     auth: AuthConfig = Field(default_factory=AuthConfig, description="bounds on checking tokens and API keys")
+    fleet: FleetLimits = Field(default_factory=FleetLimits, description="what an agent's heartbeat may hold")
 
 
 def load_central_config(path: Path | None) -> CentralConfig:

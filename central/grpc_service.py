@@ -32,11 +32,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from retail_proto.v1 import edge_sync_pb2 as pb
 from retail_proto.v1 import edge_sync_pb2_grpc as pb_grpc
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from central.config import CentralConfig
 from central.grpc_auth import AUTHENTICATED_STORE, StoreTokenInterceptor
 from central.ingest import convert
-from central.ingest.fleet import heartbeat_problem, record_heartbeat
+from central.ingest.fleet import FleetFullError, bounded_errors, heartbeat_problem, record_heartbeat
 from central.ingest.items import ItemResult
 from central.ingest.writer import Checked, IngestWriter
 from central.live import LiveFeed
@@ -150,11 +151,25 @@ class EdgeSyncService(pb_grpc.EdgeSyncServicer):
 
     async def Heartbeat(self, request: pb.AgentHeartbeat, context: Context) -> pb.HeartbeatReply:  # noqa: N802
         await self._authorize(context, request.store_id)
+        limits = self.config.fleet
         hb = convert.heartbeat_in(request)
-        problem = heartbeat_problem(hb)
+        problem = heartbeat_problem(hb, limits)
         if problem:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
-        await asyncio.to_thread(record_heartbeat, self.engine, hb, self.config.heartbeat_history)
+        hb = bounded_errors(hb, limits.max_error_chars)
+        try:
+            await asyncio.to_thread(
+                record_heartbeat, self.engine, hb, self.config.heartbeat_history, limits.max_agents_per_store
+            )
+        except FleetFullError as e:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
+        except SQLAlchemyError as e:  # the statement and its values stay in the log, never go to the caller
+            logger.error("store %s agent %s: heartbeat not recorded: %s", hb.store_id, hb.agent_id, e)
+            transient = isinstance(e, OperationalError)
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE if transient else grpc.StatusCode.INTERNAL,
+                "the heartbeat could not be recorded (database error); it is logged on central",
+            )
         now = time.time()
         stamp = Timestamp(seconds=int(now), nanos=int(math.modf(now)[0] * 1e9))
         return pb.HeartbeatReply(server_time=stamp)

@@ -233,7 +233,7 @@ class AgentCameraOut(Out):
 
 
 class AgentOut(Out):
-    agent_id: str
+    agent_id: str = Field(description="the agent's id within its store: an agent is known by store and agent id")
     store_id: str
     first_seen: float
     last_seen: float
@@ -260,7 +260,8 @@ class HeartbeatOut(Out):
 
 
 class HeartbeatsOut(Out):
-    agent_id: str
+    store_id: str
+    agent_id: str = Field(description="the agent's id within its store")
     heartbeats: list[HeartbeatOut] = Field(description="newest first")
 
 

@@ -220,14 +220,18 @@ heatmap_daily = Table(
 
 # --- fleet ------------------------------------------------------------------------------------
 
+AGENT_VERSION_MAX = 64  # longest agent version a heartbeat may report
+
+# An agent is known by its store and its id within that store: a store's token can only ever reach its own
+# agents, and two stores may both run an agent called "edge-1".
 agents = Table(
     "agents",
     metadata,
+    Column("store_id", String(ID), primary_key=True),
     Column("agent_id", String(ID), primary_key=True),
-    Column("store_id", String(ID), nullable=False),
     Column("first_seen", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
-    Column("agent_version", String(64), nullable=False),
+    Column("agent_version", String(AGENT_VERSION_MAX), nullable=False),
     Column("models", Text, nullable=False),  # JSON [{name, version, sha256}]
     Column("cameras", Text, nullable=False),  # JSON [{camera_id, fps, frames_dropped, connected, last_error}]
     Column("outbox_backlog", Integer, nullable=False),
@@ -238,8 +242,9 @@ agent_heartbeats = Table(
     "agent_heartbeats",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("store_id", String(ID), nullable=False),
     Column("agent_id", String(ID), nullable=False),
     Column("received_at", Float, nullable=False),
     Column("payload", Text, nullable=False),  # JSON of the heartbeat as received
-    Index("ix_agent_heartbeats_agent_received", "agent_id", "received_at"),
+    Index("ix_agent_heartbeats_store_agent_received", "store_id", "agent_id", "received_at"),
 )

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.protobuf.unknown_fields import UnknownFieldSet
 from retail_proto.v1 import edge_sync_pb2 as pb
 
 from central.ingest.fleet import CameraReport, Heartbeat
@@ -30,6 +31,9 @@ _STATUS = {
 def _ts(stamp: Timestamp, present: bool) -> float:
     """Epoch seconds, NaN when the field was not set (the validator names it)."""
     return stamp.seconds + stamp.nanos * 1e-9 if present else math.nan
+
+
+RETIRED_SUMMARIES = 4  # PushRequest.summaries, reserved in the proto
 
 
 class MalformedPushError(ValueError):
@@ -151,6 +155,13 @@ def line_count_in(msg: pb.LineCount, received_at: float) -> LineCountIn:
 
 def batch_in(request: pb.PushRequest, received_at: float) -> Batch:
     """The push as ingest's items: its summaries (as columns), tiles and line counts."""
+    unknown = UnknownFieldSet(request)
+    if any(unknown[i].field_number == RETIRED_SUMMARIES for i in range(len(unknown))):
+        # acknowledging the push without them would tell an old agent they were stored
+        raise MalformedPushError(
+            f"summaries sent as TrackSummary messages (PushRequest field {RETIRED_SUMMARIES}) are no longer read: "
+            "upgrade the agent, which then sends them as summary_columns"
+        )
     summaries = columns_in(request.summary_columns, request.store_id, received_at)
     return Batch(
         agent_id=request.agent_id,

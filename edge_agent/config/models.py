@@ -7,14 +7,14 @@ YAML is an error at start-up rather than a silently ignored setting.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from edge_agent.config.geometry import polygon_problem
 from retail_common.config import StrictModel
-from retail_common.ids import Identifier
+from retail_common.ids import ID_MAX, Identifier, is_id
 
 # pixel coordinates may lie a little outside the image (a zone reaching past its edge), never absurdly far
 Pixel = Annotated[float, Field(ge=-100_000.0, le=100_000.0)]
@@ -325,11 +325,26 @@ class SyncConfig(StrictModel):
     )
 
 
+def default_agent_id(store_id: object) -> str:
+    """``edge-<store_id>``, or the store id itself where that would be too long for an id: unique per store."""
+    if not (isinstance(store_id, str) and is_id(store_id)):
+        return "edge"  # the store id is missing or invalid: the configuration is refused for that alone
+    derived = f"edge-{store_id}"
+    return derived if len(derived) <= ID_MAX else store_id
+
+
 class AgentConfig(StrictModel):
     """Root of one agent's YAML file."""
 
     store_id: Identifier = Field(description="the store this agent belongs to")
-    agent_id: Identifier = Field("edge-1", description="this agent within the store")
+    # filled from store_id by _agent_id_from_store whenever absent; the literal default only keeps the
+    # constructor's argument optional for type checkers
+    agent_id: Identifier = Field(
+        "edge",
+        description="this agent within the store (central knows an agent by store and agent id); default "
+        "'edge-<store_id>', or the store id itself where that would pass 64 characters, so that no two stores' "
+        "agents share an id unless configured to",
+    )
     detector: DetectorConfig = Field(default_factory=HogDetectorConfig, description="person detector backend")
     tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="tracking settings")
     heatmap: HeatmapConfig = Field(default_factory=HeatmapConfig, description="heatmap grid and bucket")
@@ -339,6 +354,13 @@ class AgentConfig(StrictModel):
     cameras: list[CameraConfig] = Field(default_factory=list, description="cameras read by this agent")
     sync: SyncConfig | None = Field(None, description="push to central; the agent only stores locally when absent")
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="the long-running service")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _agent_id_from_store(cls, data: Any) -> Any:  # the raw YAML mapping, before validation
+        if isinstance(data, dict) and "agent_id" not in data:
+            return {**data, "agent_id": default_agent_id(data.get("store_id"))}
+        return data
 
     @model_validator(mode="after")
     def _grace_covers_flushes(self) -> AgentConfig:

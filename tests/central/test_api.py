@@ -237,7 +237,12 @@ def seed(engine: Engine) -> None:
         conn.execute(
             insert(agent_heartbeats),
             [
-                {"agent_id": "edge-s1", "received_at": NOW - age, "payload": json.dumps({"outbox_backlog": age})}
+                {
+                    "store_id": "s1",
+                    "agent_id": "edge-s1",
+                    "received_at": NOW - age,
+                    "payload": json.dumps({"outbox_backlog": age}),
+                }
                 for age in (70, 40, 10)
             ],
         )
@@ -501,9 +506,9 @@ def test_fleet_shows_agents_online_and_their_heartbeats(api: Api) -> None:
     assert by_id["edge-s1"]["models"][0]["version"] == "2"
     assert by_id["edge-s1"]["outbox_backlog"] == 12
     assert [a["agent_id"] for a in api.ok("/api/v1/fleet", store_id="s2")["agents"]] == ["edge-s2"]
-    beats = api.ok("/api/v1/fleet/agents/edge-s1/heartbeats", limit=2)["heartbeats"]
+    beats = api.ok("/api/v1/fleet/stores/s1/agents/edge-s1/heartbeats", limit=2)["heartbeats"]
     assert [b["payload"]["outbox_backlog"] for b in beats] == [10, 40]
-    assert api.ok("/api/v1/fleet/agents/edge-s1")["online"] is True
+    assert api.ok("/api/v1/fleet/stores/s1/agents/edge-s1")["online"] is True
 
 
 # --- auth ---------------------------------------------------------------------------------------
@@ -571,8 +576,10 @@ def test_health_needs_no_key(api: Api) -> None:
         "/api/v1/stores/s1/traffic?camera_id=cam-z",
         "/api/v1/stores/s1/heatmap?camera_id=cam-z",
         "/api/v1/stores/s1/tracks/0b7c1f4e-0000-4000-8000-000000000001",
-        "/api/v1/fleet/agents/nope",
-        "/api/v1/fleet/agents/nope/heartbeats",
+        "/api/v1/fleet/stores/s1/agents/nope",
+        "/api/v1/fleet/stores/s1/agents/nope/heartbeats",
+        "/api/v1/fleet/stores/s2/agents/edge-s1",  # edge-s1 is store s1's agent
+        "/api/v1/fleet/stores/s2/agents/edge-s1/heartbeats",
         "/api/v1/no-such-route",
     ],
 )

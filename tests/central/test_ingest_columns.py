@@ -92,3 +92,26 @@ def test_a_torn_push_is_refused_whole_with_the_column_named(database_url: str, t
     assert named in str(refused.value.details())
     assert stored_rows(database_url) == {}
     engine.dispose()
+
+
+def test_summaries_in_the_retired_message_form_are_refused_not_ignored(database_url: str) -> None:
+    """Field 4 (TrackSummary messages) is reserved: an agent still sending it must hear so, not get an
+    acknowledgement that says nothing of its summaries."""
+    engine = make_engine(database_url)
+    token = create_store(engine, "s1")
+    retired = bytes([0x22, 0x04, 0x0A, 0x02, 0x74, 0x31])  # field 4, a message holding track_id "t1"
+    raw = push("s1", [summary("s1")]).SerializeToString() + retired
+    with running_ingest(database_url) as central:
+        channel = grpc.insecure_channel(f"127.0.0.1:{central.port}")
+        send = channel.unary_unary(
+            "/retail_proto.v1.EdgeSync/Push",
+            request_serializer=lambda b: b,
+            response_deserializer=pb.PushAck.FromString,
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            send(raw, metadata=auth(token), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "PushRequest field 4" in str(refused.value.details())
+    assert "upgrade the agent" in str(refused.value.details())
+    assert stored_rows(database_url) == {}
+    engine.dispose()

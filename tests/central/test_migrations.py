@@ -13,7 +13,7 @@ from sqlalchemy import Engine, insert, select, text
 
 from central.db import paths
 from central.db.migrate import alembic_config, current_revision, head_revision, upgrade
-from central.db.schema import metadata, track_summaries
+from central.db.schema import agent_heartbeats, agents, metadata, track_summaries
 
 
 def test_migrated_database_matches_the_schema(engine: Engine) -> None:
@@ -94,4 +94,57 @@ def test_summaries_stored_under_0001_survive_0002_and_its_downgrade(engine: Engi
         (str(v["track_id"]), str(v["store_id"])) for v in old
     )
     assert all(json.loads(r.path) == POINTS for r in kept)
+    assert upgrade(engine) == head_revision(engine)
+
+
+def _agent_values(agent_id: str, store_id: str, last_seen: float) -> dict[str, object]:
+    return {
+        "agent_id": agent_id,
+        "store_id": store_id,
+        "first_seen": 1.7e9,
+        "last_seen": last_seen,
+        "agent_version": "0.1.0",
+        "models": "[]",
+        "cameras": "[]",
+        "outbox_backlog": 3,
+        "last_error": "",
+    }
+
+
+def test_agents_stored_under_0002_survive_0003_and_its_downgrade(engine: Engine) -> None:
+    """0003 keys agents and their history by store and agent id: stored agents and heartbeats are kept both ways."""
+    config = alembic_config(engine)
+    command.downgrade(config, "0002")
+    with engine.begin() as conn:
+        conn.execute(insert(agents), [_agent_values("edge-1", "s1", 1.8e9), _agent_values("edge-2", "s2", 1.8e9)])
+        conn.execute(
+            text("INSERT INTO agent_heartbeats (agent_id, received_at, payload) VALUES (:a, :t, :p)"),
+            [
+                {"a": "edge-1", "t": 1.8e9 - 30, "p": json.dumps({"store_id": "s1", "outbox_backlog": 1})},
+                {"a": "edge-1", "t": 1.8e9, "p": json.dumps({"store_id": "s1", "outbox_backlog": 2})},
+                {"a": "edge-2", "t": 1.8e9, "p": "not json"},  # no store in it: its agent's store
+                {"a": "gone", "t": 1.8e9, "p": "{}"},  # no store anywhere: dropped
+            ],
+        )
+    assert upgrade(engine) == head_revision(engine)
+    with engine.connect() as conn:
+        kept = conn.execute(select(agents.c.store_id, agents.c.agent_id, agents.c.outbox_backlog)).all()
+        history = conn.execute(
+            select(agent_heartbeats.c.store_id, agent_heartbeats.c.agent_id, agent_heartbeats.c.received_at)
+        ).all()
+    assert sorted(kept) == [("s1", "edge-1", 3), ("s2", "edge-2", 3)]
+    assert sorted(history) == [("s1", "edge-1", 1.8e9 - 30), ("s1", "edge-1", 1.8e9), ("s2", "edge-2", 1.8e9)]
+
+    with engine.begin() as conn:  # the same agent id in another store is another agent now
+        conn.execute(insert(agents), [_agent_values("edge-1", "s2", 1.9e9)])
+        conn.execute(
+            insert(agent_heartbeats),
+            [{"store_id": "s2", "agent_id": "edge-1", "received_at": 1.9e9, "payload": "{}"}],
+        )
+    command.downgrade(config, "0002")
+    with engine.connect() as conn:  # one row per agent id: the last seen, with its own history
+        kept = conn.execute(text("SELECT agent_id, store_id FROM agents ORDER BY agent_id")).all()
+        history = conn.execute(text("SELECT agent_id, received_at FROM agent_heartbeats ORDER BY agent_id")).all()
+    assert [tuple(r) for r in kept] == [("edge-1", "s2"), ("edge-2", "s2")]
+    assert [tuple(r) for r in history] == [("edge-1", 1.9e9), ("edge-2", 1.8e9)]
     assert upgrade(engine) == head_revision(engine)

@@ -211,3 +211,25 @@ def test_check_config_reads_the_token_file_as_run_would(tmp_path: Path, token: P
     assert done.returncode == 2
     assert "sync.token_file" in done.stderr
     assert expected in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "agent_id"),
+    [
+        ("store_id: store-042\n", "edge-store-042"),
+        ("store_id: s1\nagent_id: till-pc\n", "till-pc"),
+        (f"store_id: {'s' * 59}\n", f"edge-{'s' * 59}"),  # 64 characters: still fits
+        (f"store_id: {'s' * 60}\n", "s" * 60),  # 'edge-' would pass 64: the store id itself
+    ],
+)
+def test_default_agent_id_is_unique_per_store(yaml_text: str, agent_id: str) -> None:
+    """Central knows agents by store and id; an id derived from the store also keeps logs and the fleet page
+    of a chain, whose stores all run a default agent, telling them apart."""
+    assert parse_agent_config(yaml_text).agent_id == agent_id
+
+
+def test_missing_store_id_is_the_one_error_not_the_agent_id() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_agent_config("cameras: []\n", "agent.yaml")
+    assert "store_id: Field required" in str(info.value)
+    assert "agent_id" not in str(info.value)

@@ -16,7 +16,7 @@ def _entries(text: str | None, model: type[ModelOut] | type[AgentCameraOut], wha
 
 
 def _agent(row: Any, now: float, online_window_s: float) -> AgentOut:
-    where = f"agent {row.agent_id}"
+    where = f"agent {row.agent_id} of store {row.store_id}"
     return AgentOut(
         agent_id=row.agent_id,
         store_id=row.store_id,
@@ -53,21 +53,21 @@ def fleet(
     )
 
 
-def agent(conn: Connection, agent_id: str, now: float, online_window_s: float) -> AgentOut | None:
-    row = conn.execute(select(agents).where(agents.c.agent_id == agent_id)).first()
+def agent(conn: Connection, store_id: str, agent_id: str, now: float, online_window_s: float) -> AgentOut | None:
+    row = conn.execute(select(agents).where(agents.c.store_id == store_id, agents.c.agent_id == agent_id)).first()
     return _agent(row, now, online_window_s) if row is not None else None
 
 
-def heartbeats(conn: Connection, agent_id: str, limit: int) -> HeartbeatsOut:
+def heartbeats(conn: Connection, store_id: str, agent_id: str, limit: int) -> HeartbeatsOut:
     h = agent_heartbeats.c
     rows = conn.execute(
         select(h.received_at, h.payload)
-        .where(h.agent_id == agent_id)
+        .where(h.store_id == store_id, h.agent_id == agent_id)
         .order_by(h.received_at.desc(), h.id.desc())
         .limit(limit)
     )
     beats = []
     for r in rows:
-        payload = parse_json(r.payload, {}, f"heartbeat of {agent_id}")
+        payload = parse_json(r.payload, {}, f"heartbeat of {store_id}/{agent_id}")
         beats.append(HeartbeatOut(received_at=r.received_at, payload=payload if isinstance(payload, dict) else {}))
-    return HeartbeatsOut(agent_id=agent_id, heartbeats=beats)
+    return HeartbeatsOut(store_id=store_id, agent_id=agent_id, heartbeats=beats)

@@ -14,7 +14,11 @@ from central.api.queries import fleet as fleet_queries
 
 router = APIRouter(prefix="/fleet", tags=["fleet"])
 
-AgentIdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX, description="agent id")]
+StoreIdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX, description="the agent's store")]
+AgentIdPath = Annotated[str, Path(pattern=ID_PATTERN, max_length=ID_MAX, description="agent id within its store")]
+
+# an agent is known by its store and its id there: two stores may both run an agent called "edge-1"
+AGENT = "/stores/{store_id}/agents/{agent_id}"
 
 
 @router.get("", summary="Every agent with its latest heartbeat and whether it is online")
@@ -22,21 +26,22 @@ def fleet(conn: Conn, ctx: Context, store_id: OptionalId = None, limit: Limit = 
     return fleet_queries.fleet(conn, store_id, limit, offset, time.time(), ctx.settings.online_window_s)
 
 
-@router.get("/agents/{agent_id}", responses=responses(404), summary="One agent's latest heartbeat")
-def agent(conn: Conn, ctx: Context, agent_id: AgentIdPath) -> AgentOut:
-    found = fleet_queries.agent(conn, agent_id, time.time(), ctx.settings.online_window_s)
+@router.get(AGENT, responses=responses(404), summary="One agent's latest heartbeat")
+def agent(conn: Conn, ctx: Context, store_id: StoreIdPath, agent_id: AgentIdPath) -> AgentOut:
+    found = fleet_queries.agent(conn, store_id, agent_id, time.time(), ctx.settings.online_window_s)
     if found is None:
-        raise not_found(f"agent {agent_id!r}")
+        raise not_found(f"agent {agent_id!r} of store {store_id!r}")
     return found
 
 
-@router.get("/agents/{agent_id}/heartbeats", responses=responses(404), summary="One agent's recent heartbeats")
+@router.get(AGENT + "/heartbeats", responses=responses(404), summary="One agent's recent heartbeats")
 def heartbeats(
     conn: Conn,
     ctx: Context,
+    store_id: StoreIdPath,
     agent_id: AgentIdPath,
     limit: Annotated[int, Query(ge=1, le=1000, description="how many, newest first")] = 20,
 ) -> HeartbeatsOut:
-    if fleet_queries.agent(conn, agent_id, time.time(), ctx.settings.online_window_s) is None:
-        raise not_found(f"agent {agent_id!r}")
-    return fleet_queries.heartbeats(conn, agent_id, limit)
+    if fleet_queries.agent(conn, store_id, agent_id, time.time(), ctx.settings.online_window_s) is None:
+        raise not_found(f"agent {agent_id!r} of store {store_id!r}")
+    return fleet_queries.heartbeats(conn, store_id, agent_id, limit)
