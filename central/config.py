@@ -36,6 +36,29 @@ class IngestLimits(StrictModel):
     max_count_per_bucket: int = Field(1_000_000, ge=1, description="largest plausible line count in one bucket")
 
 
+class LiveConfig(StrictModel):
+    """Bounds of the live feed (``GET /stores/{id}/live``): what subscribers may hold and how many there may be."""
+
+    max_subscribers: int = Field(
+        200, ge=1, description="live streams open at once in this process; one more is answered 503"
+    )
+    max_subscribers_per_key: int = Field(
+        20, ge=1, description="live streams open at once with one API key; one more is answered 429"
+    )
+    subscriber_buffer: int = Field(
+        2000,
+        ge=1,
+        description="summaries waiting to be sent to one subscriber; past it the oldest are dropped and the "
+        "subscriber is told how many (`event: dropped`)",
+    )
+    max_pending: int = Field(
+        50_000,
+        ge=1,
+        description="stored summaries waiting for the fan-out thread; past it the oldest pushes are dropped for "
+        "their store's subscribers (counted as above), so ingest never waits for the feed",
+    )
+
+
 class CentralConfig(StrictModel):
     database_url: str = Field(
         "sqlite:///central.db",
@@ -44,6 +67,7 @@ class CentralConfig(StrictModel):
     grpc: GrpcConfig = Field(default_factory=GrpcConfig, description="gRPC ingest for agents")
     http: HttpConfig = Field(default_factory=HttpConfig, description="REST API, OpenAPI docs and dashboard")
     limits: IngestLimits = Field(default_factory=IngestLimits, description="what ingest accepts")
+    live: LiveConfig = Field(default_factory=LiveConfig, description="live stream (SSE) bounds")
     heartbeat_history: int = Field(100, ge=1, description="heartbeats kept per agent")
 
 

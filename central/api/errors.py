@@ -28,6 +28,7 @@ CODES = {
     404: "not_found",
     405: "method_not_allowed",
     422: "invalid_request",
+    429: "too_many_requests",
     500: "internal_error",
     503: "unavailable",
 }
@@ -119,6 +120,7 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "the key's role may not use this route",
         404: "no such store, camera, agent or track",
         422: "a parameter failed validation",
+        429: "this API key has as many live streams open as it may",
         503: "the database does not answer",
     }
     return {status: {"model": ErrorResponse, "description": text[status]} for status in statuses}

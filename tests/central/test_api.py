@@ -662,8 +662,8 @@ def test_live_stream_delivers_published_summaries(api: Api) -> None:
         lines = response.iter_lines()
         _read_sse(lines, ": subscribed")
         _read_sse(lines, ": keep-alive")  # idle: a comment every 0.3 s here (15 s by default)
-        api.feed.publish("s2", [{**stored, "store_id": "s2"}])  # another store
-        api.feed.publish("s1", [{**stored, "camera_id": "cam-a"}, stored, other])  # cam-a is filtered out
+        api.feed.publish("s2", lambda: [{**stored, "store_id": "s2"}], 1)  # another store
+        api.feed.publish("s1", lambda: [{**stored, "camera_id": "cam-a"}, stored, other], 3)  # cam-a filtered out
         first = _read_sse(lines, "data:")
         assert "event: summary" in first
         assert f"id: {stored['track_id']}" in first
