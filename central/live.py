@@ -75,6 +75,16 @@ class Frame:
     data: bytes
 
 
+@dataclass(frozen=True)
+class LiveStats:
+    """The feed at one moment, for operators and tests."""
+
+    subscribers: int
+    buffered: int  # summaries waiting in subscribers' buffers, all together
+    pending: int  # stored summaries waiting for the fan-out thread
+    dropped: int  # summaries lost by subscribers since the feed started, all together
+
+
 class SubscriberLimitError(Exception):
     """No more subscribers: ``scope`` says whose limit (the API key's or the process's) was reached."""
 
@@ -162,7 +172,7 @@ class LiveFeed:
         self._ready = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
         self._closed = False
-        self.dropped = 0  # summaries lost by any subscriber, for operators and tests
+        self.dropped = 0  # summaries lost by subscribers, all together (see stats())
 
     # --- ingest side (any thread) --------------------------------------------------------------
 
@@ -220,6 +230,11 @@ class LiveFeed:
     def subscribers(self) -> int:
         with self._lock:
             return self._count
+
+    def stats(self) -> LiveStats:
+        with self._lock:
+            buffered = sum(sub._buffered for subs in self._by_store.values() for sub in subs)
+            return LiveStats(self._count, buffered, self._pending_rows, self.dropped)
 
     def close(self) -> None:
         """Stop the fan-out thread (when the server stops); publishing afterwards does nothing."""
