@@ -254,15 +254,15 @@ class LiveFeed:
                     self._ready.wait()
                 if self._closed:
                     return
-                work = list(self._pending)
-                self._pending.clear()
-                self._pending_rows = 0
+                # one push at a time, its subscribers woken before the next: a backlog reaches them as it
+                # is worked off instead of all at once past their buffers
+                store_id, rows, count = self._pending.popleft()
+                self._pending_rows -= count
             wake: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-            for store_id, rows, _ in work:
-                try:
-                    self._deliver(store_id, rows, wake)
-                except Exception:  # a bad row must not end the feed for every store
-                    logger.exception("store %s: live summaries not sent", store_id)
+            try:
+                self._deliver(store_id, rows, wake)
+            except Exception:  # a bad row must not end the feed for every store
+                logger.exception("store %s: live summaries not sent", store_id)
             for loop, waiters in wake.items():
                 try:
                     loop.call_soon_threadsafe(_wake_all, waiters)
@@ -272,6 +272,9 @@ class LiveFeed:
     def _deliver(
         self, store_id: str, rows: Rows, wake: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]]
     ) -> None:
+        with self._lock:
+            if not self._by_store.get(store_id):  # its subscribers left since the push was handed over
+                return
         frames = tuple(Frame(row.get("camera_id"), self._encode(row)) for row in rows())  # once per summary
         if not frames:
             return
