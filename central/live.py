@@ -69,7 +69,7 @@ def dropped_frame(dropped: int, buffer: int) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One summary as sent: its camera (for subscribers of one camera) and its SSE bytes."""
+    """One summary as encoded: its camera (to pick what subscribers of one camera get) and its SSE bytes."""
 
     camera_id: object
     data: bytes
@@ -103,12 +103,12 @@ class Subscription:
         self.camera_id = camera_id
         self._feed = feed
         self._loop = asyncio.get_running_loop()
-        self._chunks: deque[Sequence[Frame]] = deque()  # guarded by the feed's lock, as are the counts below
+        self._chunks: deque[Sequence[bytes]] = deque()  # guarded by the feed's lock, as are the counts below
         self._buffered = 0
         self._dropped = 0  # lost since the last take
         self._waiter: asyncio.Future[None] | None = None
 
-    def _offer(self, frames: Sequence[Frame], limit: int) -> asyncio.Future[None] | None:
+    def _offer(self, frames: Sequence[bytes], limit: int) -> asyncio.Future[None] | None:
         """Buffer ``frames``, dropping the oldest past ``limit`` (the feed's lock held); returns the stream's
         waiter to wake, if it waits."""
         self._chunks.append(frames)
@@ -149,7 +149,7 @@ class Subscription:
             while self._chunks and (most is None or len(out) < most):
                 head = self._chunks.popleft()
                 room = len(head) if most is None else min(len(head), most - len(out))
-                out.extend(f.data for f in head[:room])
+                out.extend(head[:room])
                 if room < len(head):
                     self._chunks.appendleft(head[room:])
             self._buffered -= len(out)
@@ -275,14 +275,15 @@ class LiveFeed:
         with self._lock:
             if not self._by_store.get(store_id):  # its subscribers left since the push was handed over
                 return
-        frames = tuple(Frame(row.get("camera_id"), self._encode(row)) for row in rows())  # once per summary
+        frames = [Frame(row.get("camera_id"), self._encode(row)) for row in rows()]  # once per summary
         if not frames:
             return
-        by_camera: dict[object, tuple[Frame, ...]] | None = None
+        every = tuple(f.data for f in frames)  # what each subscriber's buffer holds: references to these bytes
+        by_camera: dict[object, tuple[bytes, ...]] | None = None
         limit = self.config.subscriber_buffer
         with self._lock:
             for sub in self._by_store.get(store_id, ()):
-                chunk = frames
+                chunk = every
                 if sub.camera_id is not None:
                     if by_camera is None:
                         by_camera = _group_by_camera(frames)
@@ -296,10 +297,10 @@ class LiveFeed:
                     wake.setdefault(sub._loop, []).append(waiter)
 
 
-def _group_by_camera(frames: Sequence[Frame]) -> dict[object, tuple[Frame, ...]]:
-    groups: dict[object, list[Frame]] = {}
+def _group_by_camera(frames: Sequence[Frame]) -> dict[object, tuple[bytes, ...]]:
+    groups: dict[object, list[bytes]] = {}
     for frame in frames:
-        groups.setdefault(frame.camera_id, []).append(frame)
+        groups.setdefault(frame.camera_id, []).append(frame.data)
     return {camera: tuple(group) for camera, group in groups.items()}
 
 
