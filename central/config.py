@@ -104,6 +104,31 @@ class FleetLimits(StrictModel):
     )
 
 
+class LiveConfig(StrictModel):
+    """Bounds of the live feed (``GET /stores/{id}/live``): what subscribers may hold and how many there may be."""
+
+    max_subscribers: int = Field(
+        200, ge=1, le=100_000, description="live streams open at once in this process; one more is answered 503"
+    )
+    max_subscribers_per_key: int = Field(
+        20, ge=1, le=100_000, description="live streams open at once with one API key; one more is answered 429"
+    )
+    subscriber_buffer: int = Field(
+        2000,
+        ge=1,
+        le=1_000_000,
+        description="summaries waiting to be sent to one subscriber; past it the oldest are dropped and the "
+        "subscriber is told how many (`event: dropped`)",
+    )
+    max_pending: int = Field(
+        50_000,
+        ge=1,
+        le=10_000_000,
+        description="stored summaries waiting for the fan-out thread; past it the oldest pushes are dropped for "
+        "their store's subscribers (counted as above), so ingest never waits for the feed",
+    )
+
+
 class CentralConfig(StrictModel):
     database_url: str = Field(
         "sqlite:///central.db",
@@ -115,6 +140,7 @@ class CentralConfig(StrictModel):
     heartbeat_history: int = Field(100, ge=1, le=100_000, description="heartbeats kept per agent")
     auth: AuthConfig = Field(default_factory=AuthConfig, description="bounds on checking tokens and API keys")
     fleet: FleetLimits = Field(default_factory=FleetLimits, description="what an agent's heartbeat may hold")
+    live: LiveConfig = Field(default_factory=LiveConfig, description="live stream (SSE) bounds")
 
 
 def load_central_config(path: Path | None) -> CentralConfig:

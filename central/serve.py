@@ -68,7 +68,7 @@ async def serve(config: CentralConfig, ready: asyncio.Event | None = None) -> No
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     engine = make_engine(config.database_url, pool_size=20, max_overflow=20)
     revision = upgrade(engine)
-    feed = LiveFeed()
+    feed = LiveFeed(config.live)
     server, grpc_port = grpc_server(config, engine, feed)
     limits = config.http
     settings = ApiSettings(
@@ -111,5 +111,6 @@ async def serve(config: CentralConfig, ready: asyncio.Event | None = None) -> No
         http.should_exit = True
         await server.stop(GRACE_S)
         await http_task
+    feed.close()
     engine.dispose()
     logger.info("stopped")

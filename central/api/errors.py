@@ -120,7 +120,8 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "the key's role may not use this route",
         404: "no such store, camera, agent or track",
         422: "a parameter failed validation",
-        429: "too many failed API key checks from this address or for this key: wait for Retry-After",
+        429: "too many failed API key checks from this address or key, or as many live streams open as this key may:"
+        " wait (Retry-After where given)",
         503: "the database does not answer, or the server is busy: retry after Retry-After",
     }
     return {status: {"model": ErrorResponse, "description": text[status]} for status in statuses}

@@ -24,7 +24,7 @@ from central.db.engine import database_file_problem
 from central.db.schema import cameras, heatmap_daily, lines, zones
 from central.ingest import validate
 from central.ingest.dialects import for_engine
-from central.ingest.items import Batch, ItemResult, Kind, LineCountIn, Status, SummaryColumns, TileIn
+from central.ingest.items import SUMMARY_COLUMNS, Batch, ItemResult, Kind, LineCountIn, Status, SummaryColumns, TileIn
 from central.ingest.transaction import Accepted, GroupWriter, Stored
 from central.ingest.validate import Layout
 from central.timebuckets import day_of
@@ -72,7 +72,10 @@ class Committed:
     def stored_rows(self) -> list[dict[str, Any]]:
         """The summaries this commit stored, as their ``track_summaries`` rows, in the batch's order (made only
         when asked for: the live feed's events)."""
-        return [self.summaries.row(i) for i in sorted(self.stored)]
+        return [
+            dict(zip(SUMMARY_COLUMNS, row, strict=True))
+            for row in self.summaries.rows(SUMMARY_COLUMNS, sorted(self.stored))
+        ]
 
 
 class IngestWriter:

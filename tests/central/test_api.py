@@ -218,7 +218,9 @@ def seed(engine: Engine) -> None:
             conn.execute(
                 insert(heatmap_daily).values(store_id="s1", camera_id="cam-a", day=day, rows=2, cols=3, cells=cells)
             )
-        for agent_id, store_id, last_seen in (("edge-s1", "s1", NOW - 10), ("edge-s2", "s2", NOW - 600)):
+        # online is judged against the clock when a test asks, which may be minutes after this module was imported
+        seeded_at = time.time()
+        for agent_id, store_id, last_seen in (("edge-s1", "s1", seeded_at - 10), ("edge-s2", "s2", seeded_at - 600)):
             conn.execute(
                 insert(agents).values(
                     agent_id=agent_id,
@@ -669,8 +671,8 @@ def test_live_stream_delivers_published_summaries(api: Api) -> None:
         lines = response.iter_lines()
         _read_sse(lines, ": subscribed")
         _read_sse(lines, ": keep-alive")  # idle: a comment every 0.3 s here (15 s by default)
-        api.feed.publish("s2", [{**stored, "store_id": "s2"}])  # another store
-        api.feed.publish("s1", [{**stored, "camera_id": "cam-a"}, stored, other])  # cam-a is filtered out
+        api.feed.publish("s2", lambda: [{**stored, "store_id": "s2"}], 1)  # another store
+        api.feed.publish("s1", lambda: [{**stored, "camera_id": "cam-a"}, stored, other], 3)  # cam-a filtered out
         first = _read_sse(lines, "data:")
         assert "event: summary" in first
         assert f"id: {stored['track_id']}" in first
