@@ -36,6 +36,34 @@ class IngestLimits(StrictModel):
     max_count_per_bucket: int = Field(1_000_000, ge=1, description="largest plausible line count in one bucket")
 
 
+class CardinalityLimits(StrictModel):
+    """How many cameras, zones and lines a store's pushed data may create (a declared layout bounds its own
+    camera's zones and lines): past a maximum, the item that would add one is REJECTED with the bound's name."""
+
+    max_cameras_per_store: int = Field(256, ge=1, description="cameras a store may have, declared or learned")
+    max_zones_per_camera: int = Field(
+        64, ge=1, description="zones learned from data per camera whose agent declared none"
+    )
+    max_lines_per_camera: int = Field(
+        32, ge=1, description="counting lines learned from data per camera whose agent declared none"
+    )
+    max_zone_entries_per_summary: int = Field(64, ge=1, description="zone_dwell entries of one track summary")
+    refresh_s: float = Field(
+        60.0, gt=0, description="how long ingest trusts its cached ids of a store before reading them again"
+    )
+
+
+class ResponseLimits(StrictModel):
+    """How large one REST response may grow; past a bound the request is refused (422) saying how to narrow it."""
+
+    max_points: int = Field(
+        250_000,
+        ge=1,
+        description="series x buckets of one traffic or line-count response (about 60 bytes of JSON each)",
+    )
+    max_layout_ids: int = Field(50_000, ge=1, description="cameras + zones + lines listed in one response of /stores")
+
+
 class CentralConfig(StrictModel):
     database_url: str = Field(
         "sqlite:///central.db",
@@ -44,6 +72,10 @@ class CentralConfig(StrictModel):
     grpc: GrpcConfig = Field(default_factory=GrpcConfig, description="gRPC ingest for agents")
     http: HttpConfig = Field(default_factory=HttpConfig, description="REST API, OpenAPI docs and dashboard")
     limits: IngestLimits = Field(default_factory=IngestLimits, description="what ingest accepts")
+    cardinality: CardinalityLimits = Field(
+        default_factory=CardinalityLimits, description="cameras, zones and lines per store"
+    )
+    responses: ResponseLimits = Field(default_factory=ResponseLimits, description="size of REST responses")
     heartbeat_history: int = Field(100, ge=1, description="heartbeats kept per agent")
 
 
