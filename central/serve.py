@@ -38,6 +38,7 @@ class _Uvicorn(uvicorn.Server):
 async def serve(config: CentralConfig, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM or SIGINT; in-flight pushes finish (up to ``GRACE_S``) before the database closes."""
     from central.api.app import create_app  # noqa: PLC0415 - FastAPI is only needed when serving
+    from central.api.deps import ApiSettings  # noqa: PLC0415
 
     # FastAPI runs up to 40 sync handlers at once: a pool that size keeps them from queueing for a connection
     sys.setswitchinterval(SWITCH_INTERVAL_S)
@@ -47,7 +48,7 @@ async def serve(config: CentralConfig, ready: asyncio.Event | None = None) -> No
     server, grpc_port = grpc_server(config, engine, feed)
     http = _Uvicorn(
         uvicorn.Config(
-            create_app(engine, feed),
+            create_app(engine, feed, ApiSettings(responses=config.responses)),
             host=config.http.host,
             port=config.http.port,
             log_level="warning",

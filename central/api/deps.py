@@ -14,9 +14,10 @@ from sqlalchemy import Connection, Engine
 from central.api.errors import ApiError, invalid, not_found
 from central.api.keys import Principal, authenticate
 from central.api.queries import stores as store_queries
-from central.api.queries.columns import UNCLASSIFIED
+from central.api.queries.columns import UNCLASSIFIED, ResponseTooLargeError
 from central.api.timerange import MAX_SPAN_S, Bucket, InvalidTimeError, TimeRange, resolve_range
 from central.auth import Role, SecretVerifier
+from central.config import ResponseLimits
 from central.live import LiveFeed
 from retail_common.taxonomy import LABELS
 
@@ -32,6 +33,7 @@ class ApiSettings:
     sse_keepalive_s: float = 15.0  # comment line sent on an idle live stream, so proxies keep it open
     live_max_s: float = 3600.0  # a live stream ends after this long; EventSource clients reconnect by themselves
     online_window_s: float = 120.0  # an agent is online when its last heartbeat is at most this old
+    responses: ResponseLimits = field(default_factory=ResponseLimits)  # how large one response may grow
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,11 @@ def get_context(request: Request) -> ApiContext:
 
 
 Context = Annotated[ApiContext, Depends(get_context)]
+
+
+def too_large(e: ResponseTooLargeError) -> ApiError:
+    """A response over a bound of :class:`~central.config.ResponseLimits`: 422, saying how to narrow the request."""
+    return ApiError(422, str(e))
 
 
 def get_connection(ctx: Context) -> Iterator[Connection]:

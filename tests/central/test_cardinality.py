@@ -7,13 +7,20 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
+from api_server import running
 from grpc_fixtures import HOUR_START, auth, push, running_ingest, stamp, stub, summary
 from retail_proto.v1 import edge_sync_pb2 as pb
 from sqlalchemy import Engine, func, select
 
-from central.config import CardinalityLimits
+from central.api.app import create_app
+from central.api.deps import ApiSettings
+from central.api.keys import create_api_key
+from central.auth import Role
+from central.config import CardinalityLimits, ResponseLimits
 from central.db.engine import make_engine
 from central.db.schema import cameras, traffic_hourly, zones
+from central.live import LiveFeed
 from central.stores import create_store
 
 STORED, REJECTED = pb.ITEM_STATUS_STORED, pb.ITEM_STATUS_REJECTED
@@ -113,4 +120,53 @@ def test_a_declared_layout_bounds_its_camera_instead_of_the_learned_maximum(data
     assert "(cardinality.max_zones_per_camera)" in ack.results[1].reason
     assert second.results[0].status == REJECTED
     assert "7 zone_dwell entries: at most 6 per summary" in second.results[0].reason
+    engine.dispose()
+
+
+def test_a_response_past_the_bound_is_refused_saying_how_to_narrow_it(database_url: str) -> None:
+    engine = make_engine(database_url)
+    token = create_store(engine, "s1")
+    # 3 cameras with 4 zones and 3 lines each: 12 zone series, 9 line series
+    tracks = [
+        summary("s1", camera_id=f"cam{c}", start=HOUR_START + 60 * z, zones=[(f"zone{z}", 10.0, 1)])
+        for c in range(3)
+        for z in range(4)
+    ]
+    counts = [_line_count("s1", f"cam{c}", f"line{n}") for c in range(3) for n in range(3)]
+    with running_ingest(database_url) as central:
+        ack = stub(central.port).Push(push("s1", tracks, line_counts=counts), metadata=auth(token))
+    assert {r.status for r in ack.results} == {STORED}
+    key = create_api_key(engine, "dashboard", Role.VIEWER)
+    settings = ApiSettings(responses=ResponseLimits(max_points=1000, max_layout_ids=20))
+    with running(create_app(engine, LiveFeed(), settings)) as url, httpx.Client(base_url=url, timeout=20) as client:
+        headers = {"Authorization": f"Bearer {key}"}
+
+        def get(path: str, **params: str) -> httpx.Response:
+            return client.get(f"/api/v1/stores{path}", params=params, headers=headers)
+
+        # the last 7 days by hour: 12 zones x 168 or 169 hours
+        refused = get("/s1/traffic", group_by="zone")
+        assert refused.status_code == 422
+        detail = refused.json()["detail"]
+        assert "responses.max_points" in detail
+        assert "bucket=day" in detail
+        assert "camera_id" in detail
+        by_day = get("/s1/traffic", group_by="zone", bucket="day")
+        assert by_day.status_code == 200
+        assert len(by_day.json()["series"]) == 12
+        assert by_day.json()["visits"] == 12
+        one_camera = get("/s1/traffic", group_by="zone", camera_id="cam1")
+        assert one_camera.status_code == 200
+        assert len(one_camera.json()["series"]) == 4
+        # 9 lines x 169 hours; one camera's 3 lines fit
+        lines_refused = get("/s1/lines")
+        assert lines_refused.status_code == 422
+        assert "responses.max_points" in lines_refused.json()["detail"]
+        assert len(get("/s1/lines", camera_id="cam2").json()["lines"]) == 3
+        # 3 cameras + 12 zones + 9 lines = 24 entries, over 20
+        for path in ("", "/s1"):
+            listing = get(path)
+            assert listing.status_code == 422
+            assert "24 cameras, zones and lines" in listing.json()["detail"]
+            assert "responses.max_layout_ids" in listing.json()["detail"]
     engine.dispose()
