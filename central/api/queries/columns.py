@@ -4,11 +4,11 @@ NULL-safe numbers and stored JSON read back from rows."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, Executable, Row, literal_column
+from sqlalchemy import ColumnElement, Connection, Executable, Row, func, literal_column, select
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from central.api.timerange import Bucket, TimeRange
@@ -34,6 +34,15 @@ def streamed(conn: Connection, query: Executable) -> Iterator[Row[Any]]:
         yield from result
     finally:
         result.close()
+
+
+def series_count(
+    conn: Connection, keys: Sequence[KeyedColumnElement[Any]], where: Sequence[ColumnElement[bool]], most: int
+) -> int:
+    """How many distinct ``keys`` (series) the rows matching ``where`` have, counted up to ``most + 1``: the
+    database stops reading there, so that a request past the bound is refused before anything is grouped."""
+    distinct = select(*keys).where(*where).distinct().limit(most + 1).subquery()
+    return int(conn.execute(select(func.count()).select_from(distinct)).scalar_one())
 
 
 def series_cap(max_points: int, buckets: int) -> int:
