@@ -62,7 +62,7 @@ def line_counts(
             func.sum(t.out_count).label("out_count"),
         )
         .where(*where)
-        .group_by(t.camera_id, t.line_id, b)  # series by series, in primary key order: no sort, an early refusal
+        .group_by(b, t.camera_id, t.line_id)
     )
     for row in streamed(conn, query):
         key = (row.camera_id, row.line_id)

@@ -75,9 +75,7 @@ def traffic(
     if group_by is GroupBy.ZONE:
         keys.append(t.zone_id)
     where = _traffic_where(store_id, rng, bucket, camera_id, zone_id, per_zone=group_by is GroupBy.ZONE)
-    # grouped series by series, in the order of the primary key (store, camera, zone, hour): hourly rows
-    # come out as the index is read, without a sort of the whole range first, and a refusal comes early
-    query = select(b, *keys, func.sum(t.visits).label("visits")).where(*where).group_by(*keys, b)
+    query = select(b, *keys, func.sum(t.visits).label("visits")).where(*where).group_by(b, *keys)
     starts = rng.buckets(bucket)
     most = series_cap(max_points, len(starts))
     narrow = "fewer days, bucket=day" if bucket is Bucket.HOUR else "fewer days"
