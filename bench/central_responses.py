@@ -20,6 +20,9 @@ go in the table. A request still unanswered after ``--timeout`` seconds is repor
 
     .venv/bin/python bench/central_responses.py --repo /work/wt-base --repo .        # before and after
     .venv/bin/python bench/central_responses.py --days 14 --databases sqlite         # quick
+
+Over 400 lines on purpose: a benchmark is one file a user runs and reads top to bottom (the load,
+the server it starts per checkout, the hostile push and the table).
 """
 
 from __future__ import annotations
