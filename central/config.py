@@ -129,6 +129,42 @@ class LiveConfig(StrictModel):
     )
 
 
+class CardinalityLimits(StrictModel):
+    """How many cameras, zones and lines a store's pushed data may create (a declared layout bounds its own
+    camera's zones and lines): past a maximum, the item that would add one is REJECTED with the bound's name."""
+
+    max_cameras_per_store: int = Field(
+        256, ge=1, le=100_000, description="cameras a store may have, declared or learned"
+    )
+    max_zones_per_camera: int = Field(
+        64, ge=1, le=100_000, description="zones learned from data per camera whose agent declared none"
+    )
+    max_lines_per_camera: int = Field(
+        32, ge=1, le=100_000, description="counting lines learned from data per camera whose agent declared none"
+    )
+    max_zone_entries_per_summary: int = Field(
+        64, ge=1, le=10_000, description="zone_dwell entries of one track summary"
+    )
+    refresh_s: float = Field(
+        60.0, gt=0, le=86_400, description="how long ingest trusts its cached ids of a store before reading them again"
+    )
+
+
+class ResponseLimits(StrictModel):
+    """How large one REST response may grow; past a bound the request is refused (422) saying how to narrow it."""
+
+    max_points: int = Field(
+        120_000,
+        ge=1,
+        le=100_000_000,
+        description="series x buckets of one traffic or line-count response (each about 60 bytes of JSON, "
+        "17 us and 1 kB of server memory while it is built)",
+    )
+    max_layout_ids: int = Field(
+        200_000, ge=1, le=100_000_000, description="cameras + zones + lines listed in one response of /stores"
+    )
+
+
 class CentralConfig(StrictModel):
     database_url: str = Field(
         "sqlite:///central.db",
@@ -141,6 +177,10 @@ class CentralConfig(StrictModel):
     auth: AuthConfig = Field(default_factory=AuthConfig, description="bounds on checking tokens and API keys")
     fleet: FleetLimits = Field(default_factory=FleetLimits, description="what an agent's heartbeat may hold")
     live: LiveConfig = Field(default_factory=LiveConfig, description="live stream (SSE) bounds")
+    cardinality: CardinalityLimits = Field(
+        default_factory=CardinalityLimits, description="cameras, zones and lines per store"
+    )
+    responses: ResponseLimits = Field(default_factory=ResponseLimits, description="size of REST responses")
 
 
 def load_central_config(path: Path | None) -> CentralConfig:

@@ -190,7 +190,7 @@ def grpc_server(config: CentralConfig, engine: Engine, feed: LiveFeed) -> tuple[
         interceptors=[StoreTokenInterceptor(store_authenticator(engine, config.auth))],
         options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
     )
-    writer = IngestWriter(engine, config.limits)
+    writer = IngestWriter(engine, config.limits, cardinality=config.cardinality)
     pb_grpc.add_EdgeSyncServicer_to_server(EdgeSyncService(engine, writer, config, feed), server)
     address = f"{config.grpc.host}:{config.grpc.port}"
     if config.grpc.tls is not None:

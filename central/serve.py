@@ -72,7 +72,10 @@ async def serve(config: CentralConfig, ready: asyncio.Event | None = None) -> No
     server, grpc_port = grpc_server(config, engine, feed)
     limits = config.http
     settings = ApiSettings(
-        auth=config.auth, max_png_renders=limits.max_png_renders, max_png_side_px=limits.max_png_side_px
+        auth=config.auth,
+        max_png_renders=limits.max_png_renders,
+        max_png_side_px=limits.max_png_side_px,
+        responses=config.responses,
     )
     http = _Uvicorn(
         uvicorn.Config(

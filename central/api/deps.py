@@ -16,10 +16,10 @@ from sqlalchemy import Connection, Engine
 from central.api.errors import ApiError, invalid, not_found
 from central.api.keys import Principal
 from central.api.queries import stores as store_queries
-from central.api.queries.columns import UNCLASSIFIED
+from central.api.queries.columns import UNCLASSIFIED, ResponseTooLargeError
 from central.api.timerange import MAX_SPAN_S, Bucket, InvalidTimeError, TimeRange, resolve_range
 from central.auth import Authenticator, AuthRefusedError, Role, ThrottledError
-from central.config import AuthConfig
+from central.config import AuthConfig, ResponseLimits
 from central.live import LiveFeed
 from retail_common.taxonomy import LABELS
 
@@ -38,6 +38,7 @@ class ApiSettings:
     auth: AuthConfig = field(default_factory=AuthConfig)  # bounds on checking API keys
     max_png_renders: int = 2  # heatmap PNGs rendered at once (HttpConfig.max_png_renders)
     max_png_side_px: int = 2048  # longest side of a heatmap PNG (HttpConfig.max_png_side_px)
+    responses: ResponseLimits = field(default_factory=ResponseLimits)  # how large one response may grow
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,11 @@ def get_context(request: Request) -> ApiContext:
 
 
 Context = Annotated[ApiContext, Depends(get_context)]
+
+
+def too_large(e: ResponseTooLargeError) -> ApiError:
+    """A response over a bound of :class:`~central.config.ResponseLimits`: 422, saying how to narrow the request."""
+    return ApiError(422, str(e))
 
 
 def get_connection(ctx: Context) -> Iterator[Connection]:

@@ -19,12 +19,13 @@ from typing import Any
 from sqlalchemy import Engine, literal, select, tuple_, union_all
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from central.config import IngestLimits
+from central.config import CardinalityLimits, IngestLimits
 from central.db.engine import database_file_problem
 from central.db.schema import cameras, heatmap_daily, lines, zones
 from central.ingest import validate
 from central.ingest.dialects import for_engine
 from central.ingest.items import SUMMARY_COLUMNS, Batch, ItemResult, Kind, LineCountIn, Status, SummaryColumns, TileIn
+from central.ingest.known_ids import KnownIds
 from central.ingest.transaction import Accepted, GroupWriter, Stored
 from central.ingest.validate import Layout
 from central.timebuckets import day_of
@@ -87,10 +88,12 @@ class IngestWriter:
         engine: Engine,
         limits: IngestLimits,
         clock: Callable[[], float] = time.time,
+        cardinality: CardinalityLimits | None = None,
     ) -> None:
         self.engine = engine
         self.limits = limits
         self.clock = clock
+        self.known = KnownIds(engine, cardinality or CardinalityLimits())
         self.transaction = GroupWriter(engine, for_engine(engine))
 
     def push(self, batch: Batch) -> list[ItemResult]:
@@ -113,6 +116,7 @@ class IngestWriter:
         try:
             layouts = self.layouts(batch.store_id, camera_ids)
             shapes = self._day_shapes(batch.store_id, batch.tiles)
+            self.known.load(batch.store_id)
         except DBAPIError as e:
             checked.retry_reason = self._retry_reason([batch], e)
             return checked
@@ -140,6 +144,17 @@ class IngestWriter:
                 results[(Kind.LINE_COUNT, i)] = ItemResult(Kind.LINE_COUNT, c.key, Status.REJECTED, reason)
             else:
                 counts.append(c)
+        # past a bound on the store's cameras, zones or lines: refused alone, before the transaction
+        others: dict[Kind, Sequence[TileIn | LineCountIn]] = {
+            Kind.TILE: batch.tiles,
+            Kind.LINE_COUNT: batch.line_counts,
+        }
+        for (kind, i), reason in self.known.refuse(batch, layouts, results.keys()).items():
+            key = summaries.track_id[i] if kind is Kind.SUMMARY else others[kind][i].key
+            results[(kind, i)] = ItemResult(kind, key, Status.REJECTED, reason)
+        accepted_summaries = [i for i in accepted_summaries if (Kind.SUMMARY, i) not in results]
+        tiles = [t for i, t in enumerate(batch.tiles) if (Kind.TILE, i) not in results]
+        counts = [c for i, c in enumerate(batch.line_counts) if (Kind.LINE_COUNT, i) not in results]
         checked.accepted = Accepted.of(summaries, accepted_summaries, tiles, counts)
         return checked
 
@@ -257,6 +272,8 @@ class IngestWriter:
     def _committed(self, checked: Checked, stored: Stored | None, retry_reason: str) -> Committed:
         """One result per item of the batch, in its order; ``stored`` None: nothing of it was stored."""
         batch, rejected = checked.batch, checked.rejected
+        if stored is None:  # the ids its checks counted as the store's were not stored
+            self.known.forget(batch.store_id)
         keys = batch.summaries.track_id
         if stored is None:
             ordered = [

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, select
 
 from central.api.models import CameraOut, StoreList, StoreOut
-from central.api.queries.columns import as_int
+from central.api.queries.columns import ResponseTooLargeError, as_int
 from central.db.schema import cameras, lines, stores, zones
 
 
@@ -29,9 +29,32 @@ def camera_exists(conn: Connection, store_id: str, camera_id: str) -> bool:
     return conn.execute(query).first() is not None
 
 
-def _stores(conn: Connection, store_ids: Sequence[str]) -> list[StoreOut]:
+def layout_size(conn: Connection, store_ids: Sequence[str]) -> int:
+    """Cameras, zones and lines of these stores: the entries their listing holds."""
+    return sum(
+        as_int(conn.execute(select(func.count()).select_from(t).where(t.c.store_id.in_(store_ids))).scalar())
+        for t in (cameras, zones, lines)
+    )
+
+
+def _stores(conn: Connection, store_ids: Sequence[str], max_ids: int) -> list[StoreOut]:
+    """The stores with their layouts; refused (:class:`ResponseTooLargeError`) past ``max_ids`` entries."""
     if not store_ids:
         return []
+    size = layout_size(conn, store_ids)
+    if size > max_ids:
+        whose = (
+            f"store {store_ids[0]!r} has" if len(store_ids) == 1 else f"the {len(store_ids)} stores of this page have"
+        )
+        narrow = (
+            "ask for fewer stores per page (a smaller limit)"
+            if len(store_ids) > 1
+            else "its agents declare more zones and lines than this server is set to list"
+        )
+        raise ResponseTooLargeError(
+            f"{whose} {size} cameras, zones and lines, over the {max_ids} one response may list "
+            f"(responses.max_layout_ids): {narrow}"
+        )
     rows = conn.execute(
         select(stores.c.store_id, stores.c.name, stores.c.created_at)
         .where(stores.c.store_id.in_(store_ids))
@@ -70,14 +93,14 @@ def _stores(conn: Connection, store_ids: Sequence[str]) -> list[StoreOut]:
     ]
 
 
-def list_stores(conn: Connection, limit: int, offset: int) -> StoreList:
+def list_stores(conn: Connection, limit: int, offset: int, max_ids: int) -> StoreList:
     total = as_int(conn.execute(select(func.count()).select_from(stores)).scalar())
     ids = conn.execute(select(stores.c.store_id).order_by(stores.c.store_id).limit(limit).offset(offset)).scalars()
-    return StoreList(stores=_stores(conn, list(ids)), total=total, limit=limit, offset=offset)
+    return StoreList(stores=_stores(conn, list(ids), max_ids), total=total, limit=limit, offset=offset)
 
 
-def get_store(conn: Connection, store_id: str) -> StoreOut:
-    found = _stores(conn, [store_id])
+def get_store(conn: Connection, store_id: str, max_ids: int) -> StoreOut:
+    found = _stores(conn, [store_id], max_ids)
     if not found:
         raise LookupError(store_id)
     return found[0]

@@ -21,7 +21,19 @@ from central.api.models import (
     TrafficPoint,
     TrafficSeries,
 )
-from central.api.queries.columns import UNCLASSIFIED, as_float, as_int, bounds, bucket_expr, mean_of
+from central.api.queries.columns import (
+    UNCLASSIFIED,
+    ResponseTooLargeError,
+    as_float,
+    as_int,
+    bounds,
+    bucket_expr,
+    mean_of,
+    series_cap,
+    series_count,
+    streamed,
+    too_many_series,
+)
 from central.api.timerange import Bucket, TimeRange, iso
 from central.db.schema import BEHAVIOR_COLUMNS, DWELL_BINS_S, DWELL_COLUMNS, UNCLASSIFIED_COLUMN, traffic_hourly
 
@@ -51,7 +63,10 @@ def traffic(
     camera_id: str | None,
     zone_id: str | None,
     group_by: GroupBy,
+    max_points: int,
 ) -> TrafficOut:
+    """Visits per bucket in one series, or one per camera or zone; refused (:class:`ResponseTooLargeError`)
+    when the series times the buckets would pass ``max_points``, having read no more rows than that."""
     t = traffic_hourly.c
     b = bucket_expr(t.hour, bucket).label("bucket")
     keys: list[KeyedColumnElement[Any]] = []
@@ -61,14 +76,25 @@ def traffic(
         keys.append(t.zone_id)
     where = _traffic_where(store_id, rng, bucket, camera_id, zone_id, per_zone=group_by is GroupBy.ZONE)
     query = select(b, *keys, func.sum(t.visits).label("visits")).where(*where).group_by(b, *keys)
+    starts = rng.buckets(bucket)
+    most = series_cap(max_points, len(starts))
+    narrow = "fewer days, bucket=day" if bucket is Bucket.HOUR else "fewer days"
+    narrow += ", one camera_id" if camera_id is None else ""
+    narrow += ", group_by=camera" if group_by is GroupBy.ZONE and camera_id is None else ""
+    refusal = ResponseTooLargeError(
+        too_many_series(f"traffic grouped by {group_by.value}", most, len(starts), bucket.value, max_points, narrow)
+    )
+    if keys and series_count(conn, keys, where, most) > most:
+        raise refusal
     per_series: dict[tuple[str | None, str | None], dict[int, int]] = defaultdict(dict)
-    for row in conn.execute(query):
+    for row in streamed(conn, query):
         cam = row.camera_id if group_by is not GroupBy.NONE else camera_id
         zone = row.zone_id if group_by is GroupBy.ZONE else zone_id
+        if (cam, zone) not in per_series and len(per_series) >= most:  # stored since they were counted
+            raise refusal
         per_series[cam, zone][int(row.bucket)] = as_int(row.visits)
     if group_by is GroupBy.NONE and not per_series:
         per_series[camera_id, zone_id] = {}
-    starts = rng.buckets(bucket)
     series = []
     for (cam, zone), values in sorted(per_series.items(), key=lambda kv: (kv[0][0] or "", kv[0][1] or "")):
         points = [TrafficPoint(ts=s, time=iso(s), visits=values.get(s, 0)) for s in starts]

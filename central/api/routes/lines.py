@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from central.api.deps import ID_MAX, ID_PATTERN, CameraId, Conn, Store, Window
+from central.api.deps import ID_MAX, ID_PATTERN, CameraId, Conn, Context, Store, Window, too_large
 from central.api.errors import responses
 from central.api.models import LinesOut
 from central.api.queries import lines as line_queries
+from central.api.queries.columns import ResponseTooLargeError
 
 router = APIRouter(prefix="/stores/{store_id}", tags=["analytics"])
 
@@ -17,9 +18,15 @@ router = APIRouter(prefix="/stores/{store_id}", tags=["analytics"])
 @router.get("/lines", responses=responses(404), summary="In and out counts per line and bucket")
 def line_counts(
     conn: Conn,
+    ctx: Context,
     store: Store,
     window: Window,
     camera_id: CameraId,
     line_id: Annotated[str | None, Query(pattern=ID_PATTERN, max_length=ID_MAX, description="one line only")] = None,
 ) -> LinesOut:
-    return line_queries.line_counts(conn, store.store_id, window.range, window.bucket, camera_id, line_id)
+    """Lines times buckets past ``responses.max_points`` are refused with a 422 saying how to narrow the request."""
+    rng, most = window.range, ctx.settings.responses.max_points
+    try:
+        return line_queries.line_counts(conn, store.store_id, rng, window.bucket, camera_id, line_id, most)
+    except ResponseTooLargeError as e:
+        raise too_large(e) from None

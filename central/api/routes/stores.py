@@ -6,23 +6,31 @@ import time
 
 from fastapi import APIRouter
 
-from central.api.deps import Conn, Limit, Offset, Range, Store
+from central.api.deps import Conn, Context, Limit, Offset, Range, Store, too_large
 from central.api.errors import responses
 from central.api.models import OverviewOut, StoreList, StoreOut
 from central.api.queries import overview as overview_queries
 from central.api.queries import stores as store_queries
+from central.api.queries.columns import ResponseTooLargeError
 
 router = APIRouter(prefix="/stores", tags=["stores"])
 
 
 @router.get("", summary="Stores with their cameras, zones and lines")
-def list_stores(conn: Conn, limit: Limit = 100, offset: Offset = 0) -> StoreList:
-    return store_queries.list_stores(conn, limit, offset)
+def list_stores(conn: Conn, ctx: Context, limit: Limit = 100, offset: Offset = 0) -> StoreList:
+    """A page's cameras, zones and lines past ``responses.max_layout_ids`` are refused with a 422."""
+    try:
+        return store_queries.list_stores(conn, limit, offset, ctx.settings.responses.max_layout_ids)
+    except ResponseTooLargeError as e:
+        raise too_large(e) from None
 
 
 @router.get("/{store_id}", responses=responses(404), summary="One store with its cameras, zones and lines")
-def get_store(conn: Conn, store: Store) -> StoreOut:
-    return store_queries.get_store(conn, store.store_id)
+def get_store(conn: Conn, ctx: Context, store: Store) -> StoreOut:
+    try:
+        return store_queries.get_store(conn, store.store_id, ctx.settings.responses.max_layout_ids)
+    except ResponseTooLargeError as e:
+        raise too_large(e) from None
 
 
 @router.get(

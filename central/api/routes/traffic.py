@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from central.api.deps import CameraId, Conn, Store, Window, ZoneFilter
+from central.api.deps import CameraId, Conn, Context, Store, Window, ZoneFilter, too_large
 from central.api.errors import responses
 from central.api.models import BehaviorOut, DwellOut, GroupBy, TrafficOut
 from central.api.queries import traffic as traffic_queries
+from central.api.queries.columns import ResponseTooLargeError
 
 router = APIRouter(prefix="/stores/{store_id}", tags=["analytics"])
 
@@ -22,14 +23,22 @@ GroupByParam = Annotated[
 @router.get("/traffic", responses=responses(404), summary="Visits per hour or day")
 def traffic(
     conn: Conn,
+    ctx: Context,
     store: Store,
     window: Window,
     camera_id: CameraId,
     zone_id: ZoneFilter = None,
     group_by: GroupByParam = GroupBy.NONE,
 ) -> TrafficOut:
-    """A visit is a track seen by a camera (whole view) or one entry into a zone (``zone_id``, ``group_by=zone``)."""
-    return traffic_queries.traffic(conn, store.store_id, window.range, window.bucket, camera_id, zone_id, group_by)
+    """A visit is a track seen by a camera (whole view) or one entry into a zone (``zone_id``, ``group_by=zone``).
+
+    Series times buckets past the configured maximum (``responses.max_points``) are refused with a 422 that
+    says how to narrow the request: fewer days, ``bucket=day`` or one camera."""
+    rng, bucket, most = window.range, window.bucket, ctx.settings.responses.max_points
+    try:
+        return traffic_queries.traffic(conn, store.store_id, rng, bucket, camera_id, zone_id, group_by, most)
+    except ResponseTooLargeError as e:
+        raise too_large(e) from None
 
 
 @router.get("/dwell", responses=responses(404), summary="Dwell: mean, total and distribution, with a series")
