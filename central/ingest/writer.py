@@ -26,6 +26,7 @@ from central.ingest import validate
 from central.ingest.dialects import for_engine
 from central.ingest.items import SUMMARY_COLUMNS, Batch, ItemResult, Kind, LineCountIn, Status, SummaryColumns, TileIn
 from central.ingest.known_ids import KnownIds
+from central.ingest.retimed import retimed
 from central.ingest.transaction import Accepted, GroupWriter, Stored
 from central.ingest.validate import Layout
 from central.timebuckets import day_of
@@ -153,6 +154,14 @@ class IngestWriter:
             key = summaries.track_id[i] if kind is Kind.SUMMARY else others[kind][i].key
             results[(kind, i)] = ItemResult(kind, key, Status.REJECTED, reason)
         accepted_summaries = [i for i in accepted_summaries if (Kind.SUMMARY, i) not in results]
+        try:
+            moved = retimed(self.engine, batch.store_id, summaries, accepted_summaries)
+        except DBAPIError as e:
+            checked.retry_reason = self._retry_reason([batch], e)
+            return checked
+        for i, reason in moved.items():
+            results[(Kind.SUMMARY, i)] = ItemResult(Kind.SUMMARY, summaries.track_id[i], Status.REJECTED, reason)
+        accepted_summaries = [i for i in accepted_summaries if i not in moved]
         tiles = [t for i, t in enumerate(batch.tiles) if (Kind.TILE, i) not in results]
         counts = [c for i, c in enumerate(batch.line_counts) if (Kind.LINE_COUNT, i) not in results]
         checked.accepted = Accepted.of(summaries, accepted_summaries, tiles, counts)

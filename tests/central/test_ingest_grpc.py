@@ -262,3 +262,23 @@ def test_an_oversized_batch_is_refused_whole(database_url: str) -> None:
     assert "11 items" in (err.value.details() or "")
     assert count(database_url, track_summaries) == 0
     engine.dispose()
+
+
+def test_a_track_resent_under_another_start_time_is_one_visit(database_url: str) -> None:
+    engine = make_engine(database_url)
+    token = create_store(engine, "s1")
+    first = summary("s1", start=HOUR_START + 60)
+    moved = summary("s1", start=HOUR_START + 75, track_id=first.track_id)  # its clock was stepped 15 s
+    twin = summary("s1", start=HOUR_START + 300)
+    twin_moved = summary("s1", start=HOUR_START + 301, track_id=twin.track_id)
+    with running_ingest(database_url) as central:
+        client = stub(central.port)
+        stored = client.Push(push("s1", [first]), metadata=auth(token))
+        again = client.Push(push("s1", [moved, first, twin, twin_moved]), metadata=auth(token))
+    assert [r.status for r in stored.results] == [STORED]
+    assert [r.status for r in again.results] == [REJECTED, DUPLICATE, STORED, REJECTED]
+    assert "is already stored with start time" in again.results[0].reason
+    assert "is earlier in this push with start time" in again.results[3].reason
+    assert count(database_url, track_summaries) == 2
+    assert camera_row(database_url, "s1", "")["visits"] == 2  # one visit each, not four
+    engine.dispose()
