@@ -95,6 +95,9 @@ class FleetLimits(StrictModel):
         16, ge=1, le=10_000, description="most agents one store may have; a heartbeat from one more is refused"
     )
     max_cameras_per_agent: int = Field(64, ge=1, le=10_000, description="most cameras one heartbeat may report")
+    max_layout_ids_per_camera: int = Field(
+        256, ge=1, le=100_000, description="zones and lines one camera may declare in a heartbeat, together"
+    )
     max_models_per_agent: int = Field(16, ge=1, le=1_000, description="most models one heartbeat may report")
     max_error_chars: int = Field(
         2000,

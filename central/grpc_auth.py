@@ -82,9 +82,13 @@ class StoreTokenInterceptor(grpc.aio.ServerInterceptor):
     async def _request(
         requests: AsyncIterator[bytes], handler: grpc.RpcMethodHandler[Any, Any], context: Context
     ) -> Any:
-        raw = b""
-        async for message in requests:  # a unary call carries exactly one
+        raw: bytes | None = None
+        async for message in requests:  # a unary method takes one message; a client could stream any number
+            if raw is not None:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "expected one request message, got more")
             raw = message
+        if raw is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "expected one request message, got none")
         try:
             return handler.request_deserializer(raw) if handler.request_deserializer is not None else raw
         except DecodeError as e:

@@ -159,7 +159,12 @@ class EdgeSyncService(pb_grpc.EdgeSyncServicer):
         hb = bounded_errors(hb, limits.max_error_chars)
         try:
             await asyncio.to_thread(
-                record_heartbeat, self.engine, hb, self.config.heartbeat_history, limits.max_agents_per_store
+                record_heartbeat,
+                self.engine,
+                hb,
+                self.config.heartbeat_history,
+                limits.max_agents_per_store,
+                max_cameras=self.config.cardinality.max_cameras_per_store,
             )
         except FleetFullError as e:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))

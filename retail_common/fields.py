@@ -80,8 +80,6 @@ SUMMARY_FIELDS: Final = (  # in the order of central's columns
     SummaryField("behavior_model", Kind.TEXT, ("behavior_model",), "behavior_model", max_length=MODEL_MAX),
 )
 
-FIELDS_BY_NAME: Final = {f.name: f for f in SUMMARY_FIELDS}
-
 
 def text_problem(what: str, value: str, max_length: int) -> str | None:
     """Why a free-text value cannot be stored (too long, or a control character such as NUL), or None."""

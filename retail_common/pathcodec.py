@@ -25,11 +25,6 @@ def pack(points: object) -> bytes:
     return array[:, 0].astype(TIMES).tobytes() + array[:, 1:].astype(XY).tobytes()
 
 
-def pack_arrays(times: np.ndarray, xy: np.ndarray) -> bytes:
-    """A path already split into its times (float64) and x, y pairs (float32) packed, without a copy of either."""
-    return times.astype(TIMES, copy=False).tobytes() + xy.astype(XY, copy=False).tobytes()
-
-
 def unpack(blob: bytes) -> np.ndarray:
     """A packed path as an (N, 3) float64 array of ``[t, x, y]``; ValueError if it is not a whole path."""
     if len(blob) % POINT_BYTES:

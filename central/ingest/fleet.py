@@ -73,6 +73,12 @@ def _problems(hb: Heartbeat, limits: FleetLimits) -> Iterator[str | None]:
         yield f"{len(hb.models)} models reported (at most {limits.max_models_per_agent}: fleet.max_models_per_agent)"
     for model in hb.models:
         yield _model_problem(model)
+    for cam in hb.cameras:
+        if len(cam.zone_ids) + len(cam.line_ids) > limits.max_layout_ids_per_camera:
+            yield (
+                f"camera {cam.camera_id!r} declares {len(cam.zone_ids)} zones and {len(cam.line_ids)} lines "
+                f"(at most {limits.max_layout_ids_per_camera} together: fleet.max_layout_ids_per_camera)"
+            )
     if len(hb.cameras) > limits.max_cameras_per_agent:
         yield (
             f"{len(hb.cameras)} cameras reported (at most {limits.max_cameras_per_agent}: fleet.max_cameras_per_agent)"
@@ -120,9 +126,17 @@ def _error_text(text: str, max_chars: int) -> str:
     return text if len(text) <= max_chars else text[: max_chars - 1] + "\u2026"
 
 
-def record_heartbeat(engine: Engine, hb: Heartbeat, history: int, max_agents: int, now: float | None = None) -> None:
+def record_heartbeat(
+    engine: Engine,
+    hb: Heartbeat,
+    history: int,
+    max_agents: int,
+    now: float | None = None,
+    max_cameras: int | None = None,
+) -> None:
     """Latest state of the store's agent, its history trimmed to ``history``, and the cameras' zones and lines
-    as declared. :class:`FleetFullError` if the agent is new and its store has ``max_agents`` already."""
+    as declared. :class:`FleetFullError` if the agent is new and its store has ``max_agents`` already, or if
+    its cameras would give the store more than ``max_cameras``."""
     now = time.time() if now is None else now
     cams = [asdict(c) for c in hb.cameras]
     state = {
@@ -154,6 +168,8 @@ def record_heartbeat(engine: Engine, hb: Heartbeat, history: int, max_agents: in
                     f"store {hb.store_id!r} has {known} agents already (at most {max_agents}: "
                     f"fleet.max_agents_per_store); agent {hb.agent_id!r} is not added"
                 )
+        if max_cameras is not None and hb.cameras:
+            _check_cameras(conn, hb, max_cameras)
         ins = writes.insert(agents)
         conn.execute(
             ins.on_conflict_do_update(
@@ -182,6 +198,26 @@ def record_heartbeat(engine: Engine, hb: Heartbeat, history: int, max_agents: in
         conn.execute(delete(agent_heartbeats).where(*this_history, h.id.not_in(keep)))
         for cam in hb.cameras:
             _declare_layout(conn, writes, hb.store_id, cam, now)
+
+
+def _check_cameras(conn: Connection, hb: Heartbeat, max_cameras: int) -> None:
+    """Declared cameras count towards the store's bound as learned ones do (under the store's lock)."""
+    reported = {c.camera_id for c in hb.cameras}
+    known = set(
+        conn.execute(
+            select(cameras.c.camera_id).where(cameras.c.store_id == hb.store_id, cameras.c.camera_id.in_(reported))
+        ).scalars()
+    )
+    if not reported - known:
+        return
+    total = conn.execute(
+        select(func.count()).select_from(cameras).where(cameras.c.store_id == hb.store_id)
+    ).scalar_one()
+    if total + len(reported - known) > max_cameras:
+        raise FleetFullError(
+            f"the heartbeat's cameras would give store {hb.store_id!r} {total + len(reported - known)} cameras "
+            f"(at most {max_cameras}: cardinality.max_cameras_per_store); nothing of it is recorded"
+        )
 
 
 def _declare_layout(conn: Connection, writes: DialectWrites, store_id: str, cam: CameraReport, now: float) -> None:

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, literal, select, union_all
 
 from central.config import CardinalityLimits
 from central.db.schema import cameras, lines, zones
-from central.ingest.items import Batch, Kind
+from central.ingest.items import Batch, Kind, SummaryColumns
 from central.ingest.validate import Layout
 
 
@@ -91,7 +91,9 @@ class KnownIds:
         with self._lock:
             ids = self._stores.setdefault(batch.store_id, StoreIds(read_at=self.clock()))
             s = batch.summaries
-            for i, (camera, dwell) in enumerate(zip(s.camera_id, s.zone_dwell, strict=True)):
+            # the usual push brings nothing new: then no summary can pass a bound, and none is looked at alone
+            unknown = [] if self._all_known(ids, s, layouts) else list(zip(s.camera_id, s.zone_dwell, strict=True))
+            for i, (camera, dwell) in enumerate(unknown):
                 if (Kind.SUMMARY, i) in rejected:
                     continue
                 reason = self._entries_problem(len(dwell)) or self._admit(
@@ -111,6 +113,16 @@ class KnownIds:
                     if reason:
                         out[(Kind.LINE_COUNT, i)] = reason
         return out
+
+    def _all_known(self, ids: StoreIds, s: SummaryColumns, layouts: Mapping[str, Layout]) -> bool:
+        """Whether every camera and zone of the summaries is the store's already (or declared), and no summary
+        has too many zone entries: then none of them can pass a bound."""
+        if max(map(len, s.zone_dwell), default=0) > self.limits.max_zone_entries_per_summary:
+            return False
+        if not all(c in ids.cameras or c in layouts for c in set(s.camera_id)):
+            return False
+        pairs = {(c, z) for c, dwell in zip(s.camera_id, s.zone_dwell, strict=True) for z, _, _ in dwell}
+        return all(c in layouts or z in ids.zones.get(c, ()) for c, z in pairs)
 
     def _entries_problem(self, entries: int) -> str | None:
         most = self.limits.max_zone_entries_per_summary

@@ -70,3 +70,15 @@ def first_new(keys: Sequence[tuple[Any, ...]], inserted: set[tuple[Any, ...]]) -
             inserted.discard(key)
             new.append(i)
     return new
+
+
+@functools.lru_cache(maxsize=64)
+def starts_sql(dialect: Dialect, table: Table, ids: int) -> str:
+    """``SELECT track_id, start_ts`` of a store's summaries starting between two times with one of ``ids`` UUIDs
+    (parameters: store, from, to, then the UUIDs)."""
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    return (
+        f"SELECT track_id, start_ts FROM {quote(table.name)} WHERE store_id = {mark} AND start_ts >= {mark} "
+        f"AND start_ts <= {mark} AND track_id IN ({', '.join([mark] * ids)})"
+    )

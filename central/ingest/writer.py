@@ -225,6 +225,7 @@ class IngestWriter:
             _brief(error),
         )
         stored = Stored(set(), set())
+        committed = False  # some part committed (new items or duplicates): the data, not central, is at fault
         faults: dict[tuple[Kind, int], tuple[Exception, bool]] = {}  # item -> error, caused by its data
         parts = [self._items(checked)]
         while parts:
@@ -239,6 +240,7 @@ class IngestWriter:
             except Exception as e:  # the item's own defect, as above
                 problem, by_data = e, False
             else:
+                committed = True
                 stored.summaries |= done.summaries
                 stored.others |= done.others
                 continue
@@ -246,7 +248,7 @@ class IngestWriter:
                 parts += [part[len(part) // 2 :], part[: len(part) // 2]]
             else:
                 faults[part[0]] = (problem, by_data)
-        if not stored.summaries and not stored.others and not any(by_data for _, by_data in faults.values()):
+        if not committed and not any(by_data for _, by_data in faults.values()):
             logger.error("store %s: batch %s not stored, agent told to retry", batch.store_id, batch.batch_id)
             return self._committed(checked, None, f"central could not store the batch ({_brief(error)}): resend it")
         for (kind, i), (problem, _) in faults.items():

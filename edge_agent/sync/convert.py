@@ -1,4 +1,4 @@
-"""Edge domain values to the v1 protobuf messages: the only place the agent touches the contract's types."""
+"""Edge domain values to the v1 protobuf messages pushed to central (the heartbeat is built in ``heartbeat.py``)."""
 
 from __future__ import annotations
 

@@ -98,11 +98,11 @@ class SyncWorker:
         acked = outbox.where(outcomes, lambda o: o.outcome is Outcome.ACKNOWLEDGED)
         refused = outbox.where(outcomes, lambda o: o.outcome is Outcome.REJECTED)
         retry = outbox.where(outcomes, lambda o: o.outcome is Outcome.RETRY)
-        if retry and (acked or refused):  # central stores others: these items fail by themselves
+        if retry and acked:  # central stores others of the push: these items fail by themselves
             aside = self.store.mark_retry(retry, self.clock(), self.config.max_item_retries, self.config.set_aside_s)
             if aside:
                 logger.error(
-                    "store %s: %d item(s) failed %d pushes in a row while others were stored; set aside for %.0f s "
+                    "store %s: %d item(s) asked to retry %d times while others were stored; set aside for %.0f s "
                     "(kept, tried again then): %s",
                     self.store_id,
                     len(aside),

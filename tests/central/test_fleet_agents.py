@@ -16,7 +16,7 @@ from grpc_fixtures import auth, running_ingest, stamp, stub
 from retail_proto.v1 import edge_sync_pb2 as pb
 from sqlalchemy import Engine, select, text
 
-from central.config import FleetLimits
+from central.config import CardinalityLimits, FleetLimits
 from central.db.engine import make_engine
 from central.db.schema import agent_heartbeats, agents, zones
 from central.stores import create_store
@@ -108,7 +108,13 @@ def _models(n: int, name: str = "m", version: str = "1", sha256: str = "") -> li
     return [pb.ModelVersion(name=f"{name}{i}" if n > 1 else name, version=version, sha256=sha256) for i in range(n)]
 
 
-LIMITS = FleetLimits(max_agents_per_store=3, max_cameras_per_agent=4, max_models_per_agent=2, max_error_chars=50)
+LIMITS = FleetLimits(
+    max_agents_per_store=3,
+    max_cameras_per_agent=4,
+    max_models_per_agent=2,
+    max_error_chars=50,
+    max_layout_ids_per_camera=3,
+)
 
 # (case, heartbeat fields, None when accepted or (status, words of the refusal))
 BOUNDS: list[tuple[str, dict[str, Any], tuple[grpc.StatusCode, str] | None]] = [
@@ -138,6 +144,12 @@ BOUNDS: list[tuple[str, dict[str, Any], tuple[grpc.StatusCode, str] | None]] = [
     ("zone id of 64", {"cameras": _cams(1, zone_ids=["z" * 64])}, None),
     ("zone id of 65", {"cameras": _cams(1, zone_ids=["z" * 65])}, (INVALID, "camera cam0 zone/line id 'zzz")),
     ("NUL in a line id", {"cameras": _cams(1, line_ids=["door\x00"])}, (INVALID, "zone/line id 'door\\x00'")),
+    ("zones and lines at the limit", {"cameras": _cams(1, zone_ids=["a", "b"], line_ids=["door"])}, None),
+    (
+        "zones and lines past it",
+        {"cameras": _cams(1, zone_ids=["a", "b", "c"], line_ids=["door"])},
+        (INVALID, "declares 3 zones and 1 lines (at most 3 together: fleet.max_layout_ids_per_camera)"),
+    ),
 ]
 
 
@@ -256,4 +268,24 @@ def test_new_agents_arriving_at_once_cannot_pass_the_limit_together(database_url
             codes = list(pool.map(send, range(10)))
     assert sorted(c.name for c in codes) == ["OK"] * 3 + ["RESOURCE_EXHAUSTED"] * 7
     assert len(agent_rows(engine)) == LIMITS.max_agents_per_store
+    engine.dispose()
+
+
+def test_declared_cameras_count_towards_the_stores_camera_bound(database_url: str) -> None:
+    """A heartbeat cannot add cameras past cardinality.max_cameras_per_store any more than pushes can."""
+    engine = make_engine(database_url)
+    token = create_store(engine, "s1")
+    with running_ingest(database_url, fleet=LIMITS, cardinality=CardinalityLimits(max_cameras_per_store=5)) as central:
+        client = stub(central.port)
+        client.Heartbeat(heartbeat("s1", "edge-0", cameras=_cams(4)), metadata=auth(token))
+        client.Heartbeat(heartbeat("s1", "edge-0", cameras=_cams(4)), metadata=auth(token))  # the same four: fine
+        full = refusal(
+            lambda: client.Heartbeat(
+                heartbeat("s1", "edge-1", cameras=[pb.CameraStatus(camera_id=f"door{i}") for i in range(2)]),
+                metadata=auth(token),
+            )
+        )
+    assert full.code() == EXHAUSTED
+    assert "would give store 's1' 6 cameras (at most 5: cardinality.max_cameras_per_store)" in (full.details() or "")
+    assert sorted(agent_rows(engine)) == [("s1", "edge-0")]
     engine.dispose()

@@ -282,3 +282,18 @@ def test_a_track_resent_under_another_start_time_is_one_visit(database_url: str)
     assert count(database_url, track_summaries) == 2
     assert camera_row(database_url, "s1", "")["visits"] == 2  # one visit each, not four
     engine.dispose()
+
+
+def test_a_unary_call_carrying_two_messages_is_refused(database_url: str) -> None:
+    engine = make_engine(database_url)
+    token = create_store(engine, "s1")
+    one = push("s1", [summary("s1")]).SerializeToString()
+    with running_ingest(database_url) as central:
+        channel = grpc.insecure_channel(f"127.0.0.1:{central.port}")
+        send = channel.stream_unary("/retail_proto.v1.EdgeSync/Push", request_serializer=lambda b: b)
+        with pytest.raises(grpc.RpcError) as refused:
+            send(iter([one, one]), metadata=auth(token), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "expected one request message, got more" in str(refused.value.details())
+    assert count(database_url, track_summaries) == 0
+    engine.dispose()

@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import KeyedColumnElement
 
 from central.api.timerange import Bucket, TimeRange
 from central.timebuckets import DAY
+from retail_common.fields import INT32_MAX
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +58,9 @@ def too_many_series(what: str, series: int, buckets: int, bucket_name: str, max_
     )
 
 
-# ``hour`` and ``day`` are 32-bit integers on PostgreSQL: bounds past 2038-01-19 are clamped to the largest one
-INT32_MAX = 2**31 - 1
-
-
 def bounds(rng: TimeRange, bucket: Bucket) -> tuple[int, int]:
+    """The range's bounds in ``bucket``s; ``hour`` and ``day`` are 32-bit integers on PostgreSQL, so bounds
+    past 2038-01-19 are clamped to the largest one."""
     lo, hi = rng.bounds(bucket)
     return min(lo, INT32_MAX), min(hi, INT32_MAX)
 

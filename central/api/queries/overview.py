@@ -5,12 +5,13 @@ from __future__ import annotations
 from sqlalchemy import Connection, func, select
 
 from central.api.models import BusiestHour, BusiestHourOfDay, OverviewOut, RangeOut, VisitsSummary, ZoneRank
-from central.api.queries.columns import INT32_MAX, as_float, as_int, bounds, mean_of
+from central.api.queries.columns import as_float, as_int, bounds, mean_of
 from central.api.queries.stores import StoreRef
 from central.api.queries.traffic import behavior_columns, shares
 from central.api.timerange import Bucket, TimeRange, floor_to, iso
 from central.db.schema import traffic_hourly
 from central.timebuckets import DAY, HOUR
+from retail_common.fields import INT32_MAX
 
 TOP_ZONES = 5
 

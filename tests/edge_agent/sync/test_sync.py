@@ -171,7 +171,7 @@ class OneItemFails(pb_grpc.EdgeSyncServicer):
         results.insert(
             ids.index(self.poison),
             pb.ItemResult(kind=pb.ITEM_KIND_SUMMARY, key=self.poison, status=pb.ITEM_STATUS_RETRY,
-                          reason="database unavailable (DataError): value too long for type character varying(128)"),
+                          reason="central could not store it: value too long for type character varying(128)"),
         )  # fmt: skip
         return pb.PushAck(batch_id=ack.batch_id, results=results)
 
