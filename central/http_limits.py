@@ -47,11 +47,14 @@ class _RefusalLog:
             self._last, self._count = now, 0
 
 
-_refusals = _RefusalLog()
+# a refused connection lingers this long for the client to read its 503, so that refusals hold descriptors
+# for a second each, not for a whole request deadline
+REFUSED_LINGER_S = 1.0
 
 
 def bounded_h11(max_connections: int, request_timeout_s: float) -> type[H11Protocol]:
     """uvicorn's h11 protocol with a cap on open connections and a deadline for each request to arrive."""
+    refusals = _RefusalLog()  # one per server, not per process
 
     class BoundedH11Protocol(H11Protocol):
         _deadline: asyncio.TimerHandle | None = None
@@ -61,12 +64,12 @@ def bounded_h11(max_connections: int, request_timeout_s: float) -> type[H11Proto
             super().connection_made(transport)
             if len(self.connections) > max_connections:
                 self._refused = True
-                _refusals.note()
+                refusals.note()
                 # half-close after the answer and drop what the client sends: closing with its request
-                # unread would reset the connection and lose the 503; it goes at the client's EOF or the deadline
+                # unread would reset the connection and lose the 503; it goes at the client's EOF or shortly after
                 transport.write(BUSY_RESPONSE)
                 transport.write_eof()
-                self._deadline = self.loop.call_later(request_timeout_s, transport.close)
+                self._deadline = self.loop.call_later(min(request_timeout_s, REFUSED_LINGER_S), transport.close)
                 return
             self._arm()  # the first request must arrive in time too
 

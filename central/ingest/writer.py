@@ -51,13 +51,16 @@ def _brief(e: Exception) -> str:
     return f"{type(cause).__name__}: {str(cause).splitlines()[0][:200] if str(cause) else ''}"
 
 
+ISOLATION_TRANSACTIONS = 64  # most transactions spent finding the items at fault in one batch
+
+
 @dataclass
 class Checked:
     """A batch after :meth:`IngestWriter.check`: what it refused and why, and what it accepted."""
 
     batch: Batch
     now: float
-    rejected: dict[tuple[Kind, int], ItemResult]
+    rejected: dict[tuple[Kind, int], ItemResult]  # also the items an isolation could not reach (RETRY)
     accepted: Accepted
     retry_reason: str | None = None  # the checks could not read the database: every item is to be resent
 
@@ -215,7 +218,9 @@ class IngestWriter:
         The database becoming unavailable meanwhile answers RETRY for the whole batch (what was stored already
         is a duplicate when it is resent). So does a batch none of whose items could be stored for an error
         that is not the database's: that is central's defect rather than the data's, and the agent keeps
-        resending until it is fixed.
+        resending until it is fixed. At most :data:`ISOLATION_TRANSACTIONS` transactions are spent on one
+        batch (each holds the write lock other stores wait for): the items not reached by then are told to
+        retry, and an agent sets aside the ones that keep coming back.
         """
         batch = checked.batch
         logger.warning(
@@ -228,7 +233,9 @@ class IngestWriter:
         committed = False  # some part committed (new items or duplicates): the data, not central, is at fault
         faults: dict[tuple[Kind, int], tuple[Exception, bool]] = {}  # item -> error, caused by its data
         parts = [self._items(checked)]
-        while parts:
+        budget = ISOLATION_TRANSACTIONS
+        while parts and budget:
+            budget -= 1
             part = parts.pop()
             problem: Exception
             try:
@@ -256,6 +263,19 @@ class IngestWriter:
             reason = f"central cannot store this item ({_brief(problem)}): resending it as is cannot help"
             logger.error("store %s: %s %s rejected: %s", batch.store_id, kind.value, key, reason)
             checked.rejected[(kind, i)] = ItemResult(kind, key, Status.REJECTED, reason)
+        unreached = [item for part in parts for item in part]
+        if unreached:
+            logger.error(
+                "store %s: batch %s: %d item(s) not reached within %d transactions, agent told to retry them",
+                batch.store_id,
+                batch.batch_id,
+                len(unreached),
+                ISOLATION_TRANSACTIONS,
+            )
+        for kind, i in unreached:
+            key = batch.summaries.track_id[i] if kind is Kind.SUMMARY else _others(batch, kind)[i].key
+            reason = f"central could not tell whether this item can be stored ({_brief(error)}): resend it"
+            checked.rejected[(kind, i)] = ItemResult(kind, key, Status.RETRY, reason)
         return self._committed(checked, stored, "")
 
     @staticmethod

@@ -260,3 +260,24 @@ def test_line_counts_past_their_bounds_are_rejected_alone(database_url: str) -> 
     assert "more than 1200 in 60 s" in results[1].reason
     assert "not a multiple of bucket_seconds 60" in results[2].reason
     engine.dispose()
+
+
+def test_finding_the_items_at_fault_is_bounded(database_url: str) -> None:
+    """A batch full of items the database refuses costs at most ISOLATION_TRANSACTIONS transactions: what was
+    not reached is told to retry (the agent sets aside what keeps coming back), the rest is answered."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    create_store(engine, "s1")
+    loosened = {"max_count_per_bucket": 2**33, "max_crossings_per_s": 1e9}
+    writer = IngestWriter(engine, IngestLimits.model_construct(**{**IngestLimits().model_dump(), **loosened}))
+    counts = [line_count("s1", 60 * k, 2**32 - 1 if k % 2 else 1) for k in range(200)]  # every other one poisoned
+    results = writer.push(batch_in(push("s1", line_counts=counts), time.time()))
+    statuses = [r.status for r in results]
+    if engine.dialect.name == "postgresql":
+        assert Status.RETRY in statuses  # 100 faults need more than 64 transactions to find
+        assert Status.REJECTED in statuses
+        assert all("resend it" in r.reason for r in results if r.status is Status.RETRY)
+        assert all(statuses[k] is not Status.STORED for k in range(1, 200, 2))  # no poisoned count stored
+    else:
+        assert statuses == [Status.STORED] * 200
+    engine.dispose()
