@@ -10,10 +10,12 @@ agent has not declared past ``max_zones_per_camera`` / ``max_lines_per_camera``
 a summary with more than ``max_zone_entries_per_summary`` zone entries.
 
 The ids each store has are read once (one round trip) and cached: items accepted
-add theirs at once (so the next push is counted with them even before it commits)
-and a store's entry is read again after ``refresh_s``, or at once after a push of
-the store was not stored. Several replicas each count with their own cache: a
-store can pass a bound by what the others accepted within one refresh.
+add theirs at once (so the next push is counted with them even before it commits).
+After ``refresh_s`` the store's ids are read again and added to the cache, never
+put in its place: ids accepted but not committed yet, or in a push that failed
+and that its agent will resend, stay counted, so pushes in flight cannot pass a
+bound together. Several replicas each count with their own cache: a store can
+pass a bound by what the others accepted within one refresh.
 """
 
 from __future__ import annotations
@@ -60,12 +62,12 @@ class KnownIds:
                 return
         ids = self._read(store_id, now)
         with self._lock:
-            self._stores[store_id] = ids
-
-    def forget(self, store_id: str) -> None:
-        """Drop the store's cached ids (a push of it was not stored: what it added is not in the database)."""
-        with self._lock:
-            self._stores.pop(store_id, None)
+            cached = self._stores.setdefault(store_id, StoreIds())
+            cached.cameras |= ids.cameras
+            for mine, read in ((cached.zones, ids.zones), (cached.lines, ids.lines)):
+                for camera, idents in read.items():
+                    mine.setdefault(camera, set()).update(idents)
+            cached.read_at = now
 
     def _read(self, store_id: str, now: float) -> StoreIds:
         query = union_all(

@@ -303,8 +303,6 @@ class IngestWriter:
     def _committed(self, checked: Checked, stored: Stored | None, retry_reason: str) -> Committed:
         """One result per item of the batch, in its order; ``stored`` None: nothing of it was stored."""
         batch, rejected = checked.batch, checked.rejected
-        if stored is None:  # the ids its checks counted as the store's were not stored
-            self.known.forget(batch.store_id)
         keys = batch.summaries.track_id
         if stored is None:
             ordered = [

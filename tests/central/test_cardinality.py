@@ -170,3 +170,27 @@ def test_a_response_past_the_bound_is_refused_saying_how_to_narrow_it(database_u
             assert "24 cameras, zones and lines" in listing.json()["detail"]
             assert "responses.max_layout_ids" in listing.json()["detail"]
     engine.dispose()
+
+
+def test_pushes_in_flight_cannot_pass_a_bound_together_across_a_refresh(database_url: str) -> None:
+    """Two pushes checked before either commits, with the store's ids read again in between: the second is
+    counted with the first's new zones, not with the database's alone."""
+    from central.config import IngestLimits
+    from central.ingest.convert import batch_in
+    from central.ingest.items import Status
+    from central.ingest.writer import IngestWriter
+
+    engine = make_engine(database_url)
+    create_store(engine, "s1")
+    limits = CardinalityLimits(max_zones_per_camera=3, refresh_s=1e-6)  # every check reads the store again
+    writer = IngestWriter(engine, IngestLimits(), cardinality=limits)
+    now = time.time()
+    first = writer.check(batch_in(push("s1", [summary("s1", zones=(("z1", 5.0, 1), ("z2", 5.0, 1)))]), now))
+    second = writer.check(
+        batch_in(push("s1", [summary("s1", zones=(("z3", 5.0, 1),)), summary("s1", zones=(("z4", 5.0, 1),))]), now)
+    )
+    results = writer.commit_many([first, second])
+    assert [r.status for r in results[0]] == [Status.STORED]
+    assert [r.status for r in results[1]] == [Status.STORED, Status.REJECTED]
+    assert "at most 3 learned zones per camera" in results[1][1].reason
+    engine.dispose()
