@@ -51,13 +51,13 @@ def imported_packages(path: Path) -> set[str]:
     return found
 
 
-def edges() -> dict[str, dict[str, list[str]]]:
+def edges(repo: Path = REPO) -> dict[str, dict[str, list[str]]]:
     """package -> imported package -> the modules that import it."""
     out: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for package, folder in PACKAGES.items():
-        for path in sorted(folder.rglob("*.py")):
+        for path in sorted((repo / folder.relative_to(REPO)).rglob("*.py")):
             for target in imported_packages(path) - {package}:
-                out[package][target].append(str(path.relative_to(REPO)))
+                out[package][target].append(str(path.relative_to(repo)))
     return out
 
 
@@ -104,3 +104,11 @@ def test_long_modules_say_why_in_their_docstring() -> None:
             if text.count("\n") > MAX_LINES and f"{MAX_LINES} lines" not in docstring:
                 unexplained.append(f"{path.relative_to(REPO)} ({text.count(chr(10))} lines)")
     assert unexplained == [], f"over {MAX_LINES} lines with no reason given: {unexplained}"
+
+
+if __name__ == "__main__":  # the import picture of a checkout: python tests/test_layering.py [REPO]
+    import sys
+
+    for source, targets in sorted(edges(Path(sys.argv[1]) if len(sys.argv) > 1 else REPO).items()):
+        for target, modules in sorted(targets.items()):
+            print(f"{source} -> {target}: {len(modules)} module(s)")
