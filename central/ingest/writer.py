@@ -41,8 +41,11 @@ def _caused_by_data(e: DBAPIError) -> bool:
     return isinstance(e, (DataError, IntegrityError))
 
 
-def _others(batch: Batch, kind: Kind) -> Sequence[TileIn | LineCountIn]:
-    return batch.tiles if kind is Kind.TILE else batch.line_counts
+def _key(batch: Batch, kind: Kind, i: int) -> str:
+    """The key item ``i`` of its kind is acknowledged under."""
+    if kind is Kind.SUMMARY:
+        return batch.summaries.track_id[i]
+    return (batch.tiles if kind is Kind.TILE else batch.line_counts)[i].key
 
 
 def _brief(e: Exception) -> str:
@@ -149,13 +152,8 @@ class IngestWriter:
             else:
                 counts.append(c)
         # past a bound on the store's cameras, zones or lines: refused alone, before the transaction
-        others: dict[Kind, Sequence[TileIn | LineCountIn]] = {
-            Kind.TILE: batch.tiles,
-            Kind.LINE_COUNT: batch.line_counts,
-        }
         for (kind, i), reason in self.known.refuse(batch, layouts, results.keys()).items():
-            key = summaries.track_id[i] if kind is Kind.SUMMARY else others[kind][i].key
-            results[(kind, i)] = ItemResult(kind, key, Status.REJECTED, reason)
+            results[(kind, i)] = ItemResult(kind, _key(batch, kind, i), Status.REJECTED, reason)
         accepted_summaries = [i for i in accepted_summaries if (Kind.SUMMARY, i) not in results]
         try:
             moved = retimed(self.engine, batch.store_id, summaries, accepted_summaries)
@@ -259,7 +257,7 @@ class IngestWriter:
             logger.error("store %s: batch %s not stored, agent told to retry", batch.store_id, batch.batch_id)
             return self._committed(checked, None, f"central could not store the batch ({_brief(error)}): resend it")
         for (kind, i), (problem, _) in faults.items():
-            key = batch.summaries.track_id[i] if kind is Kind.SUMMARY else _others(batch, kind)[i].key
+            key = _key(batch, kind, i)
             reason = f"central cannot store this item ({_brief(problem)}): resending it as is cannot help"
             logger.error("store %s: %s %s rejected: %s", batch.store_id, kind.value, key, reason)
             checked.rejected[(kind, i)] = ItemResult(kind, key, Status.REJECTED, reason)
@@ -273,7 +271,7 @@ class IngestWriter:
                 ISOLATION_TRANSACTIONS,
             )
         for kind, i in unreached:
-            key = batch.summaries.track_id[i] if kind is Kind.SUMMARY else _others(batch, kind)[i].key
+            key = _key(batch, kind, i)
             reason = f"central could not tell whether this item can be stored ({_brief(error)}): resend it"
             checked.rejected[(kind, i)] = ItemResult(kind, key, Status.RETRY, reason)
         return self._committed(checked, stored, "")

@@ -8,11 +8,7 @@ agent pushes; HEAD, and ``/healthz`` on a database that refuses writes.
 from __future__ import annotations
 
 import io
-import os
-import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -21,6 +17,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import grpc
 import httpx
@@ -31,6 +28,7 @@ from grpc_fixtures import auth, push, stub, summary
 from PIL import Image
 from retail_proto.v1 import edge_sync_pb2 as pb
 from sqlalchemy import event
+from test_serve import central_process, cli
 
 from central.api.app import create_app
 from central.api.render import heatmap_png
@@ -38,14 +36,7 @@ from central.db.engine import make_engine
 from central.db.migrate import upgrade
 from central.live import LiveFeed
 
-CLI = [sys.executable, "-m", "central"]
 STORED = pb.ITEM_STATUS_STORED
-
-
-def cli(*args: str) -> str:
-    done = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
 
 
 @dataclass
@@ -64,33 +55,10 @@ def central(database_url: str, tmp_path: Path, yaml: str = "") -> Iterator[Centr
     token = cli("stores", "create", "s1", "--database", database_url)
     key = cli("apikeys", "create", "viewer", "--role", "viewer", "--database", database_url)
     config = tmp_path / "central.yaml"
-    config.write_text(f"database_url: {database_url}\ngrpc: {{port: 0}}\n{yaml}")
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--config", str(config), "--http-port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    grpc_port = base = None
-    while grpc_port is None or base is None:
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"central did not start (exit {proc.wait(10)})")
-        if m := re.search(r"gRPC ingest on [\d.]+:(\d+)", line):
-            grpc_port = int(m.group(1))
-        if m := re.search(r"REST API on (http://([\d.]+):(\d+))", line):
-            base, host, http_port = m.group(1), m.group(2), int(m.group(3))
-    try:
-        yield Central(grpc_port, base, host, http_port, token, key)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    config.write_text(f"database_url: {database_url}\n{yaml}")
+    with central_process(database_url, "--config", str(config), keep_log=False) as (grpc_port, base, _proc):
+        address = urlsplit(base)
+        yield Central(grpc_port, base, str(address.hostname), int(address.port or 80), token, key)
 
 
 def push_stored(c: Central, n: int = 3) -> None:

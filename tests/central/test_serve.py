@@ -30,11 +30,16 @@ def cli(*args: str) -> str:
 
 
 @contextmanager
-def central_process(database_url: str) -> Iterator[tuple[int, str, subprocess.Popen[str]]]:
+def central_process(
+    database_url: str, *serve_args: str, keep_log: bool = True
+) -> Iterator[tuple[int, str, subprocess.Popen[str]]]:
+    """``retail-central serve`` on free ports (``serve_args`` added, e.g. ``--config``): its gRPC port, its
+    REST base URL and the process, killed afterwards. ``keep_log`` False discards its log, for tests that make
+    it log more than a pipe holds unread."""
     proc = subprocess.Popen(
-        [*CLI, "serve", "--database", database_url, "--grpc-port", "0", "--http-port", "0"],
+        [*CLI, "serve", "--database", database_url, "--grpc-port", "0", "--http-port", "0", *serve_args],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.PIPE if keep_log else subprocess.DEVNULL,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -51,7 +56,7 @@ def central_process(database_url: str) -> Iterator[tuple[int, str, subprocess.Po
             base = m.group(1)
     if grpc_port is None or base is None:
         proc.kill()
-        raise AssertionError(f"central did not start: {proc.communicate(timeout=10)[1]}")
+        raise AssertionError(f"central did not start: {proc.communicate(timeout=10)[1] or 'see its log'}")
     try:
         yield grpc_port, base, proc
     finally:
