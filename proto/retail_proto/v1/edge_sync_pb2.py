@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fretail_proto/v1/edge_sync.proto\x12\x0fretail_proto.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb4\x01\n\x0bHeatmapTile\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\x30\n\x0c\x62ucket_start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x62ucket_seconds\x18\x04 \x01(\r\x12\x0c\n\x04rows\x18\x05 \x01(\r\x12\x0c\n\x04\x63ols\x18\x06 \x01(\r\x12\x1a\n\x0eperson_seconds\x18\x07 \x03(\x02\x42\x02\x10\x01\"\xb0\x01\n\tLineCount\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\x0f\n\x07line_id\x18\x03 \x01(\t\x12\x30\n\x0c\x62ucket_start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x62ucket_seconds\x18\x05 \x01(\r\x12\x10\n\x08in_count\x18\x06 \x01(\r\x12\x11\n\tout_count\x18\x07 \x01(\r\"\xe1\x03\n\x0eSummaryColumns\x12\x10\n\x08track_id\x18\x01 \x03(\t\x12\x11\n\tcamera_id\x18\x02 \x03(\t\x12\x12\n\nstart_time\x18\x03 \x03(\x01\x12\x10\n\x08\x65nd_time\x18\x04 \x03(\x01\x12\x12\n\ndistance_m\x18\x05 \x03(\x02\x12\x16\n\x0emean_speed_mps\x18\x06 \x03(\x02\x12\x15\n\rmax_speed_mps\x18\x07 \x03(\x02\x12\x12\n\nstop_count\x18\x08 \x03(\r\x12\x10\n\x08\x62\x65havior\x18\t \x03(\t\x12\x16\n\x0e\x64\x65tector_model\x18\n \x03(\t\x12\x16\n\x0e\x62\x65havior_model\x18\x0b \x03(\t\x12\x13\n\x0bpath_points\x18\x0c \x03(\r\x12\x18\n\x10zone_dwell_count\x18\r \x03(\r\x12\x18\n\x10zone_order_count\x18\x0e \x03(\r\x12\x1a\n\x12probability_labels\x18\x0f \x03(\t\x12\x15\n\rprobabilities\x18\x10 \x03(\x02\x12\x0e\n\x06path_t\x18\x11 \x03(\x01\x12\x0f\n\x07path_xy\x18\x12 \x03(\x02\x12\x0f\n\x07zone_id\x18\x13 \x03(\t\x12\x14\n\x0czone_seconds\x18\x14 \x03(\x02\x12\x13\n\x0bzone_visits\x18\x15 \x03(\r\x12\x12\n\nzone_order\x18\x16 \x03(\t\"\xec\x01\n\x0bPushRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x03 \x01(\t\x12+\n\x05tiles\x18\x05 \x03(\x0b\x32\x1c.retail_proto.v1.HeatmapTile\x12/\n\x0bline_counts\x18\x06 \x03(\x0b\x32\x1a.retail_proto.v1.LineCount\x12\x38\n\x0fsummary_columns\x18\x07 \x01(\x0b\x32\x1f.retail_proto.v1.SummaryColumnsJ\x04\x08\x04\x10\x05R\tsummaries\"\x7f\n\nItemResult\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.retail_proto.v1.ItemKind\x12\x0b\n\x03key\x18\x02 \x01(\t\x12+\n\x06status\x18\x03 \x01(\x0e\x32\x1b.retail_proto.v1.ItemStatus\x12\x0e\n\x06reason\x18\x04 \x01(\t\"I\n\x07PushAck\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12,\n\x07results\x18\x02 \x03(\x0b\x32\x1b.retail_proto.v1.ItemResult\"=\n\x0cModelVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"\x91\x01\n\x0c\x43\x61meraStatus\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x0b\n\x03\x66ps\x18\x02 \x01(\x02\x12\x16\n\x0e\x66rames_dropped\x18\x03 \x01(\x04\x12\x11\n\tconnected\x18\x04 \x01(\x08\x12\x12\n\nlast_error\x18\x05 \x01(\t\x12\x10\n\x08zone_ids\x18\x06 \x03(\t\x12\x10\n\x08line_ids\x18\x07 \x03(\t\"\x83\x02\n\x0e\x41gentHeartbeat\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12+\n\x07sent_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\ragent_version\x18\x04 \x01(\t\x12-\n\x06models\x18\x05 \x03(\x0b\x32\x1d.retail_proto.v1.ModelVersion\x12.\n\x07\x63\x61meras\x18\x06 \x03(\x0b\x32\x1d.retail_proto.v1.CameraStatus\x12\x16\n\x0eoutbox_backlog\x18\x07 \x01(\x04\x12\x12\n\nlast_error\x18\x08 \x01(\t\"g\n\x0fModelAssignment\x12,\n\x05model\x18\x01 \x01(\x0b\x32\x1d.retail_proto.v1.ModelVersion\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x12\n\nrollout_id\x18\x03 \x01(\t\"x\n\x0eHeartbeatReply\x12/\n\x0bserver_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x0b\x61ssignments\x18\x02 \x03(\x0b\x32 .retail_proto.v1.ModelAssignment\")\n\x08ModelRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"N\n\nModelChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x12\n\ntotal_size\x18\x03 \x01(\x04\x12\x0e\n\x06sha256\x18\x04 \x01(\t*j\n\x08ItemKind\x12\x19\n\x15ITEM_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11ITEM_KIND_SUMMARY\x10\x01\x12\x12\n\x0eITEM_KIND_TILE\x10\x02\x12\x18\n\x14ITEM_KIND_LINE_COUNT\x10\x03*\x8d\x01\n\nItemStatus\x12\x1b\n\x17ITEM_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12ITEM_STATUS_STORED\x10\x01\x12\x19\n\x15ITEM_STATUS_DUPLICATE\x10\x02\x12\x18\n\x14ITEM_STATUS_REJECTED\x10\x03\x12\x15\n\x11ITEM_STATUS_RETRY\x10\x04\x32\xe4\x01\n\x08\x45\x64geSync\x12>\n\x04Push\x12\x1c.retail_proto.v1.PushRequest\x1a\x18.retail_proto.v1.PushAck\x12M\n\tHeartbeat\x12\x1f.retail_proto.v1.AgentHeartbeat\x1a\x1f.retail_proto.v1.HeartbeatReply\x12I\n\rDownloadModel\x12\x19.retail_proto.v1.ModelRef\x1a\x1b.retail_proto.v1.ModelChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fretail_proto/v1/edge_sync.proto\x12\x0fretail_proto.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb4\x01\n\x0bHeatmapTile\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\x30\n\x0c\x62ucket_start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x62ucket_seconds\x18\x04 \x01(\r\x12\x0c\n\x04rows\x18\x05 \x01(\r\x12\x0c\n\x04\x63ols\x18\x06 \x01(\r\x12\x1a\n\x0eperson_seconds\x18\x07 \x03(\x02\x42\x02\x10\x01\"\xb0\x01\n\tLineCount\x12\x10\n\x08store_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\x0f\n\x07line_id\x18\x03 \x01(\t\x12\x30\n\x0c\x62ucket_start\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x62ucket_seconds\x18\x05 \x01(\r\x12\x10\n\x08in_count\x18\x06 \x01(\r\x12\x11\n\tout_count\x18\x07 \x01(\r\"\xe1\x03\n\x0eSummaryColumns\x12\x10\n\x08track_id\x18\x01 \x03(\t\x12\x11\n\tcamera_id\x18\x02 \x03(\t\x12\x12\n\nstart_time\x18\x03 \x03(\x01\x12\x10\n\x08\x65nd_time\x18\x04 \x03(\x01\x12\x12\n\ndistance_m\x18\x05 \x03(\x02\x12\x16\n\x0emean_speed_mps\x18\x06 \x03(\x02\x12\x15\n\rmax_speed_mps\x18\x07 \x03(\x02\x12\x12\n\nstop_count\x18\x08 \x03(\r\x12\x10\n\x08\x62\x65havior\x18\t \x03(\t\x12\x16\n\x0e\x64\x65tector_model\x18\n \x03(\t\x12\x16\n\x0e\x62\x65havior_model\x18\x0b \x03(\t\x12\x13\n\x0bpath_points\x18\x0c \x03(\r\x12\x18\n\x10zone_dwell_count\x18\r \x03(\r\x12\x18\n\x10zone_order_count\x18\x0e \x03(\r\x12\x1a\n\x12probability_labels\x18\x0f \x03(\t\x12\x15\n\rprobabilities\x18\x10 \x03(\x02\x12\x0e\n\x06path_t\x18\x11 \x03(\x01\x12\x0f\n\x07path_xy\x18\x12 \x03(\x02\x12\x0f\n\x07zone_id\x18\x13 \x03(\t\x12\x14\n\x0czone_seconds\x18\x14 \x03(\x02\x12\x13\n\x0bzone_visits\x18\x15 \x03(\r\x12\x12\n\nzone_order\x18\x16 \x03(\t\"\xa2\x02\n\x0bPushRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x03 \x01(\t\x12+\n\x05tiles\x18\x05 \x03(\x0b\x32\x1c.retail_proto.v1.HeatmapTile\x12/\n\x0bline_counts\x18\x06 \x03(\x0b\x32\x1a.retail_proto.v1.LineCount\x12\x38\n\x0fsummary_columns\x18\x07 \x01(\x0b\x32\x1f.retail_proto.v1.SummaryColumns\x12\x34\n\rcamera_uptime\x18\x08 \x03(\x0b\x32\x1d.retail_proto.v1.CameraUptimeJ\x04\x08\x04\x10\x05R\tsummaries\"\x7f\n\x0c\x43\x61meraUptime\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x30\n\x0c\x62ucket_start\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x62ucket_seconds\x18\x03 \x01(\r\x12\x12\n\nseconds_up\x18\x04 \x01(\x02\"\x7f\n\nItemResult\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.retail_proto.v1.ItemKind\x12\x0b\n\x03key\x18\x02 \x01(\t\x12+\n\x06status\x18\x03 \x01(\x0e\x32\x1b.retail_proto.v1.ItemStatus\x12\x0e\n\x06reason\x18\x04 \x01(\t\"I\n\x07PushAck\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12,\n\x07results\x18\x02 \x03(\x0b\x32\x1b.retail_proto.v1.ItemResult\"=\n\x0cModelVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"\x91\x01\n\x0c\x43\x61meraStatus\x12\x11\n\tcamera_id\x18\x01 \x01(\t\x12\x0b\n\x03\x66ps\x18\x02 \x01(\x02\x12\x16\n\x0e\x66rames_dropped\x18\x03 \x01(\x04\x12\x11\n\tconnected\x18\x04 \x01(\x08\x12\x12\n\nlast_error\x18\x05 \x01(\t\x12\x10\n\x08zone_ids\x18\x06 \x03(\t\x12\x10\n\x08line_ids\x18\x07 \x03(\t\"\xdb\x02\n\x0e\x41gentHeartbeat\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x10\n\x08store_id\x18\x02 \x01(\t\x12+\n\x07sent_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\ragent_version\x18\x04 \x01(\t\x12-\n\x06models\x18\x05 \x03(\x0b\x32\x1d.retail_proto.v1.ModelVersion\x12.\n\x07\x63\x61meras\x18\x06 \x03(\x0b\x32\x1d.retail_proto.v1.CameraStatus\x12\x16\n\x0eoutbox_backlog\x18\x07 \x01(\x04\x12\x12\n\nlast_error\x18\x08 \x01(\t\x12\x35\n\x08installs\x18\t \x03(\x0b\x32#.retail_proto.v1.ModelInstallReport\x12\x1f\n\x17\x62\x65havior_model_fallback\x18\n \x01(\x08\"\xe7\x01\n\x12ModelInstallReport\x12\x12\n\nrollout_id\x18\x01 \x01(\t\x12,\n\x05model\x18\x02 \x01(\x0b\x32\x1d.retail_proto.v1.ModelVersion\x12,\n\x05state\x18\x03 \x01(\x0e\x32\x1d.retail_proto.v1.InstallState\x12\x14\n\x0c\x66\x61ilure_code\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nbytes_done\x18\x07 \x01(\x04\"g\n\x0fModelAssignment\x12,\n\x05model\x18\x01 \x01(\x0b\x32\x1d.retail_proto.v1.ModelVersion\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x12\n\nrollout_id\x18\x03 \x01(\t\"x\n\x0eHeartbeatReply\x12/\n\x0bserver_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x0b\x61ssignments\x18\x02 \x03(\x0b\x32 .retail_proto.v1.ModelAssignment\"9\n\x08ModelRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06offset\x18\x03 \x01(\x04\"N\n\nModelChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x12\n\ntotal_size\x18\x03 \x01(\x04\x12\x0e\n\x06sha256\x18\x04 \x01(\t*\x87\x01\n\x08ItemKind\x12\x19\n\x15ITEM_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11ITEM_KIND_SUMMARY\x10\x01\x12\x12\n\x0eITEM_KIND_TILE\x10\x02\x12\x18\n\x14ITEM_KIND_LINE_COUNT\x10\x03\x12\x1b\n\x17ITEM_KIND_CAMERA_UPTIME\x10\x04*\x8d\x01\n\nItemStatus\x12\x1b\n\x17ITEM_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12ITEM_STATUS_STORED\x10\x01\x12\x19\n\x15ITEM_STATUS_DUPLICATE\x10\x02\x12\x18\n\x14ITEM_STATUS_REJECTED\x10\x03\x12\x15\n\x11ITEM_STATUS_RETRY\x10\x04*\x91\x02\n\x0cInstallState\x12\x1d\n\x19INSTALL_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15INSTALL_STATE_PENDING\x10\x01\x12\x1d\n\x19INSTALL_STATE_DOWNLOADING\x10\x02\x12\x1b\n\x17INSTALL_STATE_VERIFYING\x10\x03\x12\x18\n\x14INSTALL_STATE_STAGED\x10\x04\x12\x1e\n\x1aINSTALL_STATE_SMOKE_TESTED\x10\x05\x12\x18\n\x14INSTALL_STATE_ACTIVE\x10\x06\x12\x18\n\x14INSTALL_STATE_FAILED\x10\x07\x12\x1d\n\x19INSTALL_STATE_ROLLED_BACK\x10\x08\x32\xe4\x01\n\x08\x45\x64geSync\x12>\n\x04Push\x12\x1c.retail_proto.v1.PushRequest\x1a\x18.retail_proto.v1.PushAck\x12M\n\tHeartbeat\x12\x1f.retail_proto.v1.AgentHeartbeat\x1a\x1f.retail_proto.v1.HeartbeatReply\x12I\n\rDownloadModel\x12\x19.retail_proto.v1.ModelRef\x1a\x1b.retail_proto.v1.ModelChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,10 +34,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_HEATMAPTILE'].fields_by_name['person_seconds']._loaded_options = None
   _globals['_HEATMAPTILE'].fields_by_name['person_seconds']._serialized_options = b'\020\001'
-  _globals['_ITEMKIND']._serialized_start=2197
-  _globals['_ITEMKIND']._serialized_end=2303
-  _globals['_ITEMSTATUS']._serialized_start=2306
-  _globals['_ITEMSTATUS']._serialized_end=2447
+  _globals['_ITEMKIND']._serialized_start=2719
+  _globals['_ITEMKIND']._serialized_end=2854
+  _globals['_ITEMSTATUS']._serialized_start=2857
+  _globals['_ITEMSTATUS']._serialized_end=2998
+  _globals['_INSTALLSTATE']._serialized_start=3001
+  _globals['_INSTALLSTATE']._serialized_end=3274
   _globals['_HEATMAPTILE']._serialized_start=86
   _globals['_HEATMAPTILE']._serialized_end=266
   _globals['_LINECOUNT']._serialized_start=269
@@ -45,25 +47,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUMMARYCOLUMNS']._serialized_start=448
   _globals['_SUMMARYCOLUMNS']._serialized_end=929
   _globals['_PUSHREQUEST']._serialized_start=932
-  _globals['_PUSHREQUEST']._serialized_end=1168
-  _globals['_ITEMRESULT']._serialized_start=1170
-  _globals['_ITEMRESULT']._serialized_end=1297
-  _globals['_PUSHACK']._serialized_start=1299
-  _globals['_PUSHACK']._serialized_end=1372
-  _globals['_MODELVERSION']._serialized_start=1374
-  _globals['_MODELVERSION']._serialized_end=1435
-  _globals['_CAMERASTATUS']._serialized_start=1438
-  _globals['_CAMERASTATUS']._serialized_end=1583
-  _globals['_AGENTHEARTBEAT']._serialized_start=1586
-  _globals['_AGENTHEARTBEAT']._serialized_end=1845
-  _globals['_MODELASSIGNMENT']._serialized_start=1847
-  _globals['_MODELASSIGNMENT']._serialized_end=1950
-  _globals['_HEARTBEATREPLY']._serialized_start=1952
-  _globals['_HEARTBEATREPLY']._serialized_end=2072
-  _globals['_MODELREF']._serialized_start=2074
-  _globals['_MODELREF']._serialized_end=2115
-  _globals['_MODELCHUNK']._serialized_start=2117
-  _globals['_MODELCHUNK']._serialized_end=2195
-  _globals['_EDGESYNC']._serialized_start=2450
-  _globals['_EDGESYNC']._serialized_end=2678
+  _globals['_PUSHREQUEST']._serialized_end=1222
+  _globals['_CAMERAUPTIME']._serialized_start=1224
+  _globals['_CAMERAUPTIME']._serialized_end=1351
+  _globals['_ITEMRESULT']._serialized_start=1353
+  _globals['_ITEMRESULT']._serialized_end=1480
+  _globals['_PUSHACK']._serialized_start=1482
+  _globals['_PUSHACK']._serialized_end=1555
+  _globals['_MODELVERSION']._serialized_start=1557
+  _globals['_MODELVERSION']._serialized_end=1618
+  _globals['_CAMERASTATUS']._serialized_start=1621
+  _globals['_CAMERASTATUS']._serialized_end=1766
+  _globals['_AGENTHEARTBEAT']._serialized_start=1769
+  _globals['_AGENTHEARTBEAT']._serialized_end=2116
+  _globals['_MODELINSTALLREPORT']._serialized_start=2119
+  _globals['_MODELINSTALLREPORT']._serialized_end=2350
+  _globals['_MODELASSIGNMENT']._serialized_start=2352
+  _globals['_MODELASSIGNMENT']._serialized_end=2455
+  _globals['_HEARTBEATREPLY']._serialized_start=2457
+  _globals['_HEARTBEATREPLY']._serialized_end=2577
+  _globals['_MODELREF']._serialized_start=2579
+  _globals['_MODELREF']._serialized_end=2636
+  _globals['_MODELCHUNK']._serialized_start=2638
+  _globals['_MODELCHUNK']._serialized_end=2716
+  _globals['_EDGESYNC']._serialized_start=3277
+  _globals['_EDGESYNC']._serialized_end=3505
 # @@protoc_insertion_point(module_scope)

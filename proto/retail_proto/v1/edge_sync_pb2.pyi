@@ -39,6 +39,7 @@ class _ItemKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ItemKind.Val
     ITEM_KIND_SUMMARY: _ItemKind.ValueType  # 1
     ITEM_KIND_TILE: _ItemKind.ValueType  # 2
     ITEM_KIND_LINE_COUNT: _ItemKind.ValueType  # 3
+    ITEM_KIND_CAMERA_UPTIME: _ItemKind.ValueType  # 4
 
 class ItemKind(_ItemKind, metaclass=_ItemKindEnumTypeWrapper): ...
 
@@ -46,6 +47,7 @@ ITEM_KIND_UNSPECIFIED: ItemKind.ValueType  # 0
 ITEM_KIND_SUMMARY: ItemKind.ValueType  # 1
 ITEM_KIND_TILE: ItemKind.ValueType  # 2
 ITEM_KIND_LINE_COUNT: ItemKind.ValueType  # 3
+ITEM_KIND_CAMERA_UPTIME: ItemKind.ValueType  # 4
 Global___ItemKind: _TypeAlias = ItemKind  # noqa: Y015
 
 class _ItemStatus:
@@ -76,6 +78,36 @@ ITEM_STATUS_REJECTED: ItemStatus.ValueType  # 3
 ITEM_STATUS_RETRY: ItemStatus.ValueType  # 4
 """transient failure: resend later"""
 Global___ItemStatus: _TypeAlias = ItemStatus  # noqa: Y015
+
+class _InstallState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _InstallStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_InstallState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    INSTALL_STATE_UNSPECIFIED: _InstallState.ValueType  # 0
+    INSTALL_STATE_PENDING: _InstallState.ValueType  # 1
+    INSTALL_STATE_DOWNLOADING: _InstallState.ValueType  # 2
+    INSTALL_STATE_VERIFYING: _InstallState.ValueType  # 3
+    INSTALL_STATE_STAGED: _InstallState.ValueType  # 4
+    INSTALL_STATE_SMOKE_TESTED: _InstallState.ValueType  # 5
+    INSTALL_STATE_ACTIVE: _InstallState.ValueType  # 6
+    INSTALL_STATE_FAILED: _InstallState.ValueType  # 7
+    INSTALL_STATE_ROLLED_BACK: _InstallState.ValueType  # 8
+
+class InstallState(_InstallState, metaclass=_InstallStateEnumTypeWrapper):
+    """Where one store is with one assigned model version."""
+
+INSTALL_STATE_UNSPECIFIED: InstallState.ValueType  # 0
+INSTALL_STATE_PENDING: InstallState.ValueType  # 1
+INSTALL_STATE_DOWNLOADING: InstallState.ValueType  # 2
+INSTALL_STATE_VERIFYING: InstallState.ValueType  # 3
+INSTALL_STATE_STAGED: InstallState.ValueType  # 4
+INSTALL_STATE_SMOKE_TESTED: InstallState.ValueType  # 5
+INSTALL_STATE_ACTIVE: InstallState.ValueType  # 6
+INSTALL_STATE_FAILED: InstallState.ValueType  # 7
+INSTALL_STATE_ROLLED_BACK: InstallState.ValueType  # 8
+Global___InstallState: _TypeAlias = InstallState  # noqa: Y015
 
 @_typing.final
 class HeatmapTile(_message.Message):
@@ -319,6 +351,7 @@ class PushRequest(_message.Message):
     TILES_FIELD_NUMBER: _builtins.int
     LINE_COUNTS_FIELD_NUMBER: _builtins.int
     SUMMARY_COLUMNS_FIELD_NUMBER: _builtins.int
+    CAMERA_UPTIME_FIELD_NUMBER: _builtins.int
     agent_id: _builtins.str
     store_id: _builtins.str
     batch_id: _builtins.str
@@ -329,6 +362,8 @@ class PushRequest(_message.Message):
     def line_counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___LineCount]: ...
     @_builtins.property
     def summary_columns(self) -> Global___SummaryColumns: ...
+    @_builtins.property
+    def camera_uptime(self) -> _containers.RepeatedCompositeFieldContainer[Global___CameraUptime]: ...
     def __init__(
         self,
         *,
@@ -338,14 +373,51 @@ class PushRequest(_message.Message):
         tiles: _abc.Iterable[Global___HeatmapTile] | None = ...,
         line_counts: _abc.Iterable[Global___LineCount] | None = ...,
         summary_columns: Global___SummaryColumns | None = ...,
+        camera_uptime: _abc.Iterable[Global___CameraUptime] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["summary_columns", b"summary_columns"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "batch_id", b"batch_id", "line_counts", b"line_counts", "store_id", b"store_id", "summary_columns", b"summary_columns", "tiles", b"tiles"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "batch_id", b"batch_id", "camera_uptime", b"camera_uptime", "line_counts", b"line_counts", "store_id", b"store_id", "summary_columns", b"summary_columns", "tiles", b"tiles"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PushRequest: _TypeAlias = PushRequest  # noqa: Y015
+
+@_typing.final
+class CameraUptime(_message.Message):
+    """How long a camera delivered frames within one bucket, as the agent saw it.
+    Sent through the outbox like line counts, so an agent that was offline from
+    central but recording still reports its hours later; central marks an hour
+    with too little uptime (or none reported) as missing data, never as zero.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAMERA_ID_FIELD_NUMBER: _builtins.int
+    BUCKET_START_FIELD_NUMBER: _builtins.int
+    BUCKET_SECONDS_FIELD_NUMBER: _builtins.int
+    SECONDS_UP_FIELD_NUMBER: _builtins.int
+    camera_id: _builtins.str
+    bucket_seconds: _builtins.int
+    seconds_up: _builtins.float
+    """at most bucket_seconds"""
+    @_builtins.property
+    def bucket_start(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        camera_id: _builtins.str = ...,
+        bucket_start: _timestamp_pb2.Timestamp | None = ...,
+        bucket_seconds: _builtins.int = ...,
+        seconds_up: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bucket_start", b"bucket_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_seconds", b"bucket_seconds", "bucket_start", b"bucket_start", "camera_id", b"camera_id", "seconds_up", b"seconds_up"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CameraUptime: _TypeAlias = CameraUptime  # noqa: Y015
 
 @_typing.final
 class ItemResult(_message.Message):
@@ -486,17 +558,25 @@ class AgentHeartbeat(_message.Message):
     CAMERAS_FIELD_NUMBER: _builtins.int
     OUTBOX_BACKLOG_FIELD_NUMBER: _builtins.int
     LAST_ERROR_FIELD_NUMBER: _builtins.int
+    INSTALLS_FIELD_NUMBER: _builtins.int
+    BEHAVIOR_MODEL_FALLBACK_FIELD_NUMBER: _builtins.int
     agent_id: _builtins.str
     store_id: _builtins.str
     agent_version: _builtins.str
     outbox_backlog: _builtins.int
     last_error: _builtins.str
+    behavior_model_fallback: _builtins.bool
+    """true while the agent runs the packaged default behaviour model because nothing else was usable"""
     @_builtins.property
     def sent_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelVersion]: ...
     @_builtins.property
     def cameras(self) -> _containers.RepeatedCompositeFieldContainer[Global___CameraStatus]: ...
+    @_builtins.property
+    def installs(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelInstallReport]:
+        """the outcome of each model install the agent worked on since it started (latest per rollout and model)"""
+
     def __init__(
         self,
         *,
@@ -508,14 +588,57 @@ class AgentHeartbeat(_message.Message):
         cameras: _abc.Iterable[Global___CameraStatus] | None = ...,
         outbox_backlog: _builtins.int = ...,
         last_error: _builtins.str = ...,
+        installs: _abc.Iterable[Global___ModelInstallReport] | None = ...,
+        behavior_model_fallback: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["sent_at", b"sent_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "agent_version", b"agent_version", "cameras", b"cameras", "last_error", b"last_error", "models", b"models", "outbox_backlog", b"outbox_backlog", "sent_at", b"sent_at", "store_id", b"store_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "agent_version", b"agent_version", "behavior_model_fallback", b"behavior_model_fallback", "cameras", b"cameras", "installs", b"installs", "last_error", b"last_error", "models", b"models", "outbox_backlog", b"outbox_backlog", "sent_at", b"sent_at", "store_id", b"store_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AgentHeartbeat: _TypeAlias = AgentHeartbeat  # noqa: Y015
+
+@_typing.final
+class ModelInstallReport(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROLLOUT_ID_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    FAILURE_CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    BYTES_DONE_FIELD_NUMBER: _builtins.int
+    rollout_id: _builtins.str
+    state: Global___InstallState.ValueType
+    failure_code: _builtins.str
+    """one of retail_common.rollout.FailureCode, set for FAILED and ROLLED_BACK"""
+    message: _builtins.str
+    bytes_done: _builtins.int
+    """while downloading"""
+    @_builtins.property
+    def model(self) -> Global___ModelVersion: ...
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        rollout_id: _builtins.str = ...,
+        model: Global___ModelVersion | None = ...,
+        state: Global___InstallState.ValueType = ...,
+        failure_code: _builtins.str = ...,
+        message: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        bytes_done: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "model", b"model"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "bytes_done", b"bytes_done", "failure_code", b"failure_code", "message", b"message", "model", b"model", "rollout_id", b"rollout_id", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModelInstallReport: _TypeAlias = ModelInstallReport  # noqa: Y015
 
 @_typing.final
 class ModelAssignment(_message.Message):
@@ -577,17 +700,21 @@ class ModelRef(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     version: _builtins.str
+    offset: _builtins.int
+    """resume a cut download: the first byte wanted"""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         version: _builtins.str = ...,
+        offset: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "offset", b"offset", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
