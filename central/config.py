@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from retail_common.config import StrictModel, load_yaml_config
 
@@ -168,6 +168,40 @@ class ResponseLimits(StrictModel):
     )
 
 
+class DashboardConfig(StrictModel):
+    """The web dashboard at ``/dashboard``: its login sessions and how often open pages look for new data."""
+
+    session_secret: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="key that signs login cookies (32+ characters); replicas behind one address need the same. "
+        "When absent a random one is made at start: logins then end when central restarts",
+    )
+    session_max_age_s: int = Field(
+        12 * 3600, ge=60, le=30 * 86_400, description="a login lasts this long; then the login page is shown again"
+    )
+    max_sessions: int = Field(
+        200,
+        ge=1,
+        le=100_000,
+        description="dashboard pages open at once in this process (each holds its charts in memory, about 5 MiB); "
+        "one more is answered 503",
+    )
+    refresh_s: float = Field(
+        5.0,
+        ge=0.5,
+        le=3600,
+        description="how often an open page checks for new data; it reads the database only when its store got "
+        "new summaries through this process (or every 12 checks, for data that arrived at another replica)",
+    )
+    secure_cookie: bool = Field(
+        False, description="mark the login cookie Secure: set it when users reach central over HTTPS (a TLS proxy)"
+    )
+    max_trajectories: int = Field(
+        300, ge=1, le=5000, description="recent trajectories drawn on a store's floor plot at most"
+    )
+
+
 class CentralConfig(StrictModel):
     database_url: str = Field(
         "sqlite:///central.db",
@@ -184,6 +218,7 @@ class CentralConfig(StrictModel):
         default_factory=CardinalityLimits, description="cameras, zones and lines per store"
     )
     responses: ResponseLimits = Field(default_factory=ResponseLimits, description="size of REST responses")
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig, description="the web dashboard")
 
 
 def load_central_config(path: Path | None) -> CentralConfig:

@@ -59,6 +59,7 @@ def bounded_h11(max_connections: int, request_timeout_s: float) -> type[H11Proto
     class BoundedH11Protocol(H11Protocol):
         _deadline: asyncio.TimerHandle | None = None
         _refused = False
+        _upgraded = False  # handed over to a websocket: no request deadline applies any more
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -77,10 +78,15 @@ def bounded_h11(max_connections: int, request_timeout_s: float) -> type[H11Proto
             if self._refused:
                 return
             super().data_received(data)
-            if self.conn.their_state in _RECEIVING and not self.transport.is_closing():
+            if not self._upgraded and self.conn.their_state in _RECEIVING and not self.transport.is_closing():
                 self._arm()  # armed once per request: a byte now and then does not push it back
             else:
                 self._disarm()
+
+        def handle_websocket_upgrade(self, event: h11.Request) -> None:
+            self._upgraded = True  # the transport now belongs to the websocket: no deadline may close it
+            self._disarm()
+            super().handle_websocket_upgrade(event)
 
         def on_response_complete(self) -> None:
             super().on_response_complete()

@@ -173,6 +173,7 @@ class LiveFeed:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.dropped = 0  # summaries lost by subscribers, all together (see stats())
+        self._published: dict[str, int] = {}  # summaries stored per store, see published()
 
     # --- ingest side (any thread) --------------------------------------------------------------
 
@@ -182,6 +183,8 @@ class LiveFeed:
         O(1): called by the commit thread after each commit, it never waits for a subscriber.
         """
         with self._lock:
+            # one counter per store (stores are created by an admin: bounded), read by dashboard pages
+            self._published[store_id] = self._published.get(store_id, 0) + count
             if not self._by_store.get(store_id) or self._closed:
                 return
             self._pending.append((store_id, rows, count))
@@ -193,6 +196,15 @@ class LiveFeed:
                     sub._dropped += lost  # never buffered: only counted
                     self.dropped += lost
             self._ready.notify()
+
+    def published(self, store_id: str) -> int:
+        """Summaries of ``store_id`` stored through this process since it started: a page redraws when it moves."""
+        return self._published.get(store_id, 0)
+
+    def published_total(self) -> int:
+        """Summaries of every store stored through this process since it started."""
+        with self._lock:
+            return sum(self._published.values())
 
     # --- subscriber side (the event loop) ------------------------------------------------------
 

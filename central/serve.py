@@ -62,6 +62,7 @@ async def serve(config: CentralConfig, ready: asyncio.Event | None = None) -> No
     """Run until SIGTERM or SIGINT; in-flight pushes finish (up to ``GRACE_S``) before the database closes."""
     from central.api.app import create_app  # noqa: PLC0415 - FastAPI is only needed when serving
     from central.api.deps import ApiSettings  # noqa: PLC0415
+    from central.dashboard.mount import mount_dashboard  # noqa: PLC0415 - Panel is only needed when serving
 
     raise_file_limit(config.http.max_connections)
     # FastAPI runs up to 40 sync handlers at once: a pool that size keeps them from queueing for a connection
@@ -77,9 +78,11 @@ async def serve(config: CentralConfig, ready: asyncio.Event | None = None) -> No
         max_png_side_px=limits.max_png_side_px,
         responses=config.responses,
     )
+    app = create_app(engine, feed, settings)
+    mount_dashboard(app, config.dashboard, secure_cookie=config.dashboard.secure_cookie)
     http = _Uvicorn(
         uvicorn.Config(
-            create_app(engine, feed, settings),
+            app,
             host=limits.host,
             port=limits.port,
             log_level="warning",
@@ -107,6 +110,7 @@ async def serve(config: CentralConfig, ready: asyncio.Event | None = None) -> No
         # one line each, flushed: scripts and tests read the ports from here
         print(f"gRPC ingest on {config.grpc.host}:{grpc_port}", flush=True)
         print(f"REST API on http://{config.http.host}:{http_port}/api/v1 (docs at /docs)", flush=True)
+        print(f"dashboard on http://{config.http.host}:{http_port}/dashboard", flush=True)
         if ready is not None:
             ready.set()
         await stop.wait()

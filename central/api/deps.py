@@ -17,6 +17,7 @@ from central.api.errors import ApiError, invalid, not_found
 from central.api.keys import Principal
 from central.api.queries import stores as store_queries
 from central.api.queries.columns import UNCLASSIFIED, ResponseTooLargeError
+from central.api.sessions import DashboardSession
 from central.api.timerange import MAX_SPAN_S, Bucket, InvalidTimeError, TimeRange, resolve_range
 from central.auth import Authenticator, AuthRefusedError, Role, ThrottledError
 from central.config import AuthConfig, ResponseLimits
@@ -80,6 +81,12 @@ _api_key = APIKeyHeader(
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="retail-central"'}
 
 
+def _dashboard_session(request: Request) -> DashboardSession | None:
+    """The dashboard login a browser's request carries (its cookie), where the dashboard is mounted."""
+    state = getattr(request.app.state, "dashboard", None)
+    return state.codec.of(request) if state is not None else None
+
+
 def current_principal(
     ctx: Context,
     request: Request,
@@ -88,6 +95,9 @@ def current_principal(
 ) -> Principal:
     credential = bearer.credentials if bearer is not None else api_key
     if not credential:
+        session = _dashboard_session(request)
+        if session is not None:
+            return Principal(session.key_id, session.name, session.role)
         raise ApiError(
             401,
             "missing API key: send 'Authorization: Bearer <key_id>.<secret>' or 'X-API-Key: <key_id>.<secret>'",
