@@ -168,6 +168,25 @@ class ResponseLimits(StrictModel):
     )
 
 
+class GapConfig(StrictModel):
+    """When an hour of a camera counts as missing data rather than an empty store (``missing`` in the series)."""
+
+    min_uptime_fraction: float = Field(
+        0.75,
+        gt=0,
+        le=1,
+        description="a camera's hour is covered when its agent reported it connected at least this share of the "
+        "hour; an hour below it, or with no report at all (camera or agent down), is missing",
+    )
+    pending_s: float = Field(
+        900.0,
+        ge=0,
+        le=7 * 86400.0,
+        description="hours that ended less than this long ago are not judged yet: their uptime may still be on "
+        "its way from the agent",
+    )
+
+
 class CentralConfig(StrictModel):
     database_url: str = Field(
         "sqlite:///central.db",
@@ -184,6 +203,7 @@ class CentralConfig(StrictModel):
         default_factory=CardinalityLimits, description="cameras, zones and lines per store"
     )
     responses: ResponseLimits = Field(default_factory=ResponseLimits, description="size of REST responses")
+    gaps: GapConfig = Field(default_factory=GapConfig, description="when data counts as missing (camera uptime)")
 
 
 def load_central_config(path: Path | None) -> CentralConfig:

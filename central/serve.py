@@ -76,6 +76,7 @@ async def serve(config: CentralConfig, ready: asyncio.Event | None = None) -> No
         max_png_renders=limits.max_png_renders,
         max_png_side_px=limits.max_png_side_px,
         responses=config.responses,
+        gaps=config.gaps,
     )
     http = _Uvicorn(
         uvicorn.Config(
