@@ -99,6 +99,9 @@ def db_upgrade(config: ConfigOption = None, database: DatabaseOption = None) -> 
 def stores_create(
     store_id: Annotated[str, typer.Argument(help="letters, digits, '_', '-', '.'")],
     name: Annotated[str | None, typer.Option(help="display name (default: the id)")] = None,
+    timezone: Annotated[
+        str, typer.Option("--timezone", help="IANA time zone of its local hours and days, e.g. Europe/Paris")
+    ] = "UTC",
     config: ConfigOption = None,
     database: DatabaseOption = None,
 ) -> None:
@@ -106,7 +109,7 @@ def stores_create(
     from central.stores import StoreError, create_store
 
     try:
-        token = create_store(_engine(_config(config, database)), store_id, name)
+        token = create_store(_engine(_config(config, database)), store_id, name, timezone)
     except StoreError as e:
         raise fail(str(e)) from e
     typer.echo(token)
@@ -124,13 +127,33 @@ def stores_rotate(store_id: str, config: ConfigOption = None, database: Database
     typer.echo(token)
 
 
+@stores_app.command("set-timezone")
+def stores_set_timezone(
+    store_id: str,
+    timezone: Annotated[str, typer.Argument(help="IANA time zone, e.g. Europe/Paris, Asia/Kolkata, UTC")],
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Move a store to another time zone: its series are read in that zone's hours and days from now on."""
+    from central.stores import StoreError, change_store
+
+    try:
+        change_store(_engine(_config(config, database)), store_id, timezone=timezone)
+    except StoreError as e:
+        raise fail(str(e)) from e
+    typer.echo(f"store {store_id} now in {timezone}")
+
+
 @stores_app.command("list")
 def stores_list(config: ConfigOption = None, database: DatabaseOption = None) -> None:
     """Stores with when they were created and when their token last changed (tokens are never shown)."""
     from central.stores import list_stores
 
     for s in list_stores(_engine(_config(config, database))):
-        typer.echo(f"{s.store_id:24s} {s.name:30s} created {_when(s.created_at)}  token {_when(s.token_rotated_at)}")
+        typer.echo(
+            f"{s.store_id:24s} {s.name:30s} {s.timezone:20s} created {_when(s.created_at)}  "
+            f"token {_when(s.token_rotated_at)}"
+        )
 
 
 @keys_app.command("create")

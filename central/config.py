@@ -202,6 +202,25 @@ class DashboardConfig(StrictModel):
     )
 
 
+class GapConfig(StrictModel):
+    """When an hour of a camera counts as missing data rather than an empty store (``missing`` in the series)."""
+
+    min_uptime_fraction: float = Field(
+        0.75,
+        gt=0,
+        le=1,
+        description="a camera's hour is covered when its agent reported it connected at least this share of the "
+        "hour; an hour below it, or with no report at all (camera or agent down), is missing",
+    )
+    pending_s: float = Field(
+        900.0,
+        ge=0,
+        le=7 * 86400.0,
+        description="hours that ended less than this long ago are not judged yet: their uptime may still be on "
+        "its way from the agent",
+    )
+
+
 class CentralConfig(StrictModel):
     database_url: str = Field(
         "sqlite:///central.db",
@@ -219,6 +238,7 @@ class CentralConfig(StrictModel):
     )
     responses: ResponseLimits = Field(default_factory=ResponseLimits, description="size of REST responses")
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig, description="the web dashboard")
+    gaps: GapConfig = Field(default_factory=GapConfig, description="when data counts as missing (camera uptime)")
 
 
 def load_central_config(path: Path | None) -> CentralConfig:

@@ -132,7 +132,7 @@ class EdgeSyncService(pb_grpc.EdgeSyncServicer):
     async def Push(self, request: pb.PushRequest, context: Context) -> pb.PushAck:  # noqa: N802 - gRPC's name
         await self._authorize(context, request.store_id)
         size = len(request.summary_columns.track_id)
-        size += len(request.tiles) + len(request.line_counts)
+        size += len(request.tiles) + len(request.line_counts) + len(request.camera_uptime)
         if size > self.config.limits.max_items:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,

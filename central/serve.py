@@ -77,6 +77,7 @@ async def serve(config: CentralConfig, ready: asyncio.Event | None = None) -> No
         max_png_renders=limits.max_png_renders,
         max_png_side_px=limits.max_png_side_px,
         responses=config.responses,
+        gaps=config.gaps,
     )
     app = create_app(engine, feed, settings)
     mount_dashboard(app, config.dashboard, secure_cookie=config.dashboard.secure_cookie)

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, insert, select, update
 from central.auth import Authenticator, HashedSecret, hash_secret, new_secret
 from central.config import AuthConfig
 from central.db.schema import stores
+from central.localtime import DEFAULT_ZONE, zone_problem
 from retail_common.ids import id_problem
 
 
@@ -23,13 +24,28 @@ class StoreInfo:
     name: str
     created_at: float
     token_rotated_at: float
+    timezone: str = DEFAULT_ZONE
 
 
-def create_store(engine: Engine, store_id: str, name: str | None = None) -> str:
-    """Create a store; returns its enrollment token, shown this once."""
+NAME_MAX = 200  # longest display name (the column's length)
+
+
+def _zone(timezone: str) -> str:
+    problem = zone_problem(timezone)
+    if problem:
+        raise StoreError(problem)
+    return timezone
+
+
+def create_store(engine: Engine, store_id: str, name: str | None = None, timezone: str = DEFAULT_ZONE) -> str:
+    """Create a store in an IANA time zone (its local hours and days in the API); returns its enrollment
+    token, shown this once."""
     problem = id_problem("store id", store_id)
     if problem:
         raise StoreError(problem)
+    if name is not None and not 0 < len(name) <= NAME_MAX:
+        raise StoreError(f"store name must have 1 to {NAME_MAX} characters, not {len(name)}")
+    _zone(timezone)
     secret = new_secret()
     hashed = hash_secret(secret)
     now = time.time()
@@ -44,9 +60,27 @@ def create_store(engine: Engine, store_id: str, name: str | None = None) -> str:
                 token_hash=hashed.digest,
                 created_at=now,
                 token_rotated_at=now,
+                timezone=timezone,
             )
         )
     return f"{store_id}.{secret}"
+
+
+def change_store(engine: Engine, store_id: str, *, name: str | None = None, timezone: str | None = None) -> None:
+    """Rename a store or move it to another time zone (its stored data is unchanged: only how its hours and
+    days are read). Raises :class:`StoreError` for an unknown store, zone or a bad name, changing nothing."""
+    values: dict[str, str] = {}
+    if timezone is not None:
+        values["timezone"] = _zone(timezone)
+    if name is not None:
+        if not 0 < len(name) <= NAME_MAX:
+            raise StoreError(f"store name must have 1 to {NAME_MAX} characters, not {len(name)}")
+        values["name"] = name
+    with engine.begin() as conn:
+        if conn.execute(select(stores.c.store_id).where(stores.c.store_id == store_id)).first() is None:
+            raise StoreError(f"no store {store_id!r}")
+        if values:
+            conn.execute(update(stores).where(stores.c.store_id == store_id).values(**values))
 
 
 def rotate_token(engine: Engine, store_id: str) -> str:
@@ -67,9 +101,9 @@ def rotate_token(engine: Engine, store_id: str) -> str:
 def list_stores(engine: Engine) -> list[StoreInfo]:
     with engine.connect() as conn:
         rows = conn.execute(
-            select(stores.c.store_id, stores.c.name, stores.c.created_at, stores.c.token_rotated_at).order_by(
-                stores.c.store_id
-            )
+            select(
+                stores.c.store_id, stores.c.name, stores.c.created_at, stores.c.token_rotated_at, stores.c.timezone
+            ).order_by(stores.c.store_id)
         )
         return [StoreInfo(*row) for row in rows]
 

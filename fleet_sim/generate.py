@@ -13,6 +13,9 @@ closing at a rate with a lunch and an evening peak, stay about a quarter of an
 hour (log-normal), and leave by closing time. The entrance camera sees each one
 come in (one track) and counts them in and out at its ``door`` line; each other
 camera sees a share of them (its ``reach``) at some moment of their stay.
+
+Cameras report their uptime for every hour of the local day; on some days one camera
+is dead for a few hours and sees nobody (:mod:`fleet_sim.outages`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 
 from edge_agent.trajectory.kinematics import downsample_indices, path_stats
+from fleet_sim.outages import Outage, camera_uptimes, outage_of
 from fleet_sim.stores import (
     BEHAVIOR_MODEL,
     BUCKET_S,
@@ -40,7 +44,7 @@ from fleet_sim.stores import (
     SimStore,
     traffic_intensity,
 )
-from retail_common.summary import MAX_PATH_POINTS, HeatmapTile, LineCount, TrackSummary
+from retail_common.summary import MAX_PATH_POINTS, CameraUptime, HeatmapTile, LineCount, TrackSummary
 from retail_common.taxonomy import LABELS
 from training.simulate import simulate
 
@@ -132,6 +136,8 @@ class StoreDay:
     summaries: tuple[TrackSummary, ...]  # by start time
     tiles: tuple[HeatmapTile, ...]
     counts: tuple[LineCount, ...]
+    uptimes: tuple[CameraUptime, ...] = ()  # every camera, every hour of the local day
+    outage: Outage | None = None
 
     @property
     def line_in(self) -> int:
@@ -354,20 +360,28 @@ def generate_day(store: SimStore, day: date, library: TrackLibrary, seed: int) -
     """One store's summaries, heatmap tiles and door counts for local ``day``."""
     rng = day_rng(seed, store.store_id, day)
     plan = plan_day(store, day, library, rng)
+    outage = outage_of(store, day, seed)
     buckets = plan.buckets
     summaries: list[TrackSummary] = []
     tiles: list[HeatmapTile] = []
     for visits in plan.visits:
         cam = visits.camera
+        if outage is not None and outage.camera_id == cam.camera_id:  # a dead camera sees nobody
+            end = visits.start + library.duration[visits.lib]
+            seen = (end <= outage.start) | (visits.start >= outage.end)
+            visits = CameraVisits(cam, visits.start[seen], visits.labels[seen], visits.lib[seen])  # noqa: PLW2901
         placed = _place(cam, visits.start, visits.labels, visits.lib, library, rng)
         summaries.extend(_summaries(store, cam, placed, library, rng))
         heat = _heat(placed, cam, float(buckets[0]), len(buckets))
         tiles.extend(
             HeatmapTile(store.store_id, cam.camera_id, float(b), BUCKET_S, GRID_ROWS, GRID_COLS, tuple(grid.tolist()))
             for b, grid in zip(buckets, np.round(heat, 3), strict=True)
+            if outage is None or outage.camera_id != cam.camera_id or not outage.start <= b < outage.end
         )
     summaries.sort(key=lambda s: (s.start_time, s.camera_id))
-    return StoreDay(store.store_id, day, plan.opens, plan.closes, tuple(summaries), tuple(tiles), door_counts(plan))
+    uptimes = camera_uptimes(store, day, outage)
+    days = (tuple(summaries), tuple(tiles), door_counts(plan), uptimes, outage)
+    return StoreDay(store.store_id, day, plan.opens, plan.closes, *days)
 
 
 def simulated_days(days: int, end: date | None = None) -> list[date]:

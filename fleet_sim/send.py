@@ -34,7 +34,7 @@ from central.db.migrate import upgrade
 from central.grpc_service import grpc_server
 from central.live import LiveFeed
 from central.stores import StoreError, create_store, rotate_token
-from edge_agent.sync.convert import line_count_pb, summary_columns, tile_pb, timestamp
+from edge_agent.sync.convert import line_count_pb, summary_columns, tile_pb, timestamp, uptime_pb
 from fleet_sim.generate import StoreDay, TrackLibrary, generate_day, simulated_days
 from fleet_sim.stores import BEHAVIOR_MODEL, DETECTOR_MODEL, SimStore, make_stores
 from retail_common.backoff import Backoff
@@ -43,15 +43,9 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 AGENT_VERSION = "sim-0.1.0"
-_TRANSIENT = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-    }
-)
-_KIND_NAMES = {pb.ITEM_KIND_SUMMARY: "summary", pb.ITEM_KIND_TILE: "tile", pb.ITEM_KIND_LINE_COUNT: "line count"}
+_CODE = grpc.StatusCode
+_TRANSIENT = frozenset({_CODE.UNAVAILABLE, _CODE.DEADLINE_EXCEEDED, _CODE.RESOURCE_EXHAUSTED, _CODE.ABORTED})
+_KIND_NAMES = {k: pb.ItemKind.Name(k)[10:].lower().replace("_", " ") for k in pb.ItemKind.values()}
 
 
 class SimulationError(RuntimeError):
@@ -66,6 +60,7 @@ class StoreTotals:
     summaries: int = 0
     tiles: int = 0
     line_counts: int = 0
+    uptimes: int = 0
     line_in: int = 0
     line_out: int = 0
     stored: int = 0
@@ -95,14 +90,14 @@ class SimulationReport:
 
     def lines(self) -> list[str]:
         """A short human summary (the CLI prints it)."""
-        items = self.total("summaries") + self.total("tiles") + self.total("line_counts")
+        items = self.total("summaries") + self.total("tiles") + self.total("line_counts") + self.total("uptimes")
         rate = items / self.seconds if self.seconds > 0 else 0.0
         first, last = (self.days[0], self.days[-1]) if self.days else ("-", "-")
         out = [
             f"{len(self.stores)} stores, {len(self.days)} days ({first} .. {last}), seed {self.seed}, to {self.target}",
-            f"sent {self.total('summaries')} summaries, {self.total('tiles')} heatmap tiles, "
-            f"{self.total('line_counts')} line counts in {self.total('batches')} batches "
-            f"({self.seconds:.1f} s, {rate:,.0f} items/s)",
+            f"sent {self.total('summaries')} summaries, {self.total('tiles')} tiles, {self.total('line_counts')} line "
+            f"counts, {self.total('uptimes')} uptimes in {self.total('batches')} batches ({self.seconds:.1f} s, "
+            f"{rate:,.0f} items/s)",
             f"stored {self.total('stored')}, duplicate {self.total('duplicate')}, "
             f"rejected {self.total('rejected')}, retried {self.total('retried')}, failed {self.total('failed')}",
         ]
@@ -147,14 +142,15 @@ def agent_id(store: SimStore) -> str:
     return f"agent-{store.store_id}"
 
 
-Item = tuple[str, Any]  # ("summaries", a TrackSummary), ("tiles", a HeatmapTile message) or ("line_counts", ...)
+Item = tuple[str, Any]  # ("summaries", a TrackSummary), ("tiles", a HeatmapTile message), ... by PushRequest field
 
 
 def batches(day: StoreDay, batch_size: int = MAX_BATCH) -> Iterator[list[Item]]:
-    """The day's summaries, then tiles, then line counts, in pushes of at most ``batch_size`` items."""
+    """The day's summaries, tiles, line counts, uptimes (the ack's order), in pushes of at most ``batch_size``."""
     items: list[Item] = [("summaries", s) for s in day.summaries]
     items += [("tiles", tile_pb(t)) for t in day.tiles]
     items += [("line_counts", line_count_pb(c)) for c in day.counts]
+    items += [("camera_uptime", uptime_pb(u)) for u in day.uptimes]
     for i in range(0, len(items), batch_size):
         yield items[i : i + batch_size]
 
@@ -203,6 +199,7 @@ class Agent:
         t.summaries += len(day.summaries)
         t.tiles += len(day.tiles)
         t.line_counts += len(day.counts)
+        t.uptimes += len(day.uptimes)
         t.line_in += day.line_in
         t.line_out += day.line_out
         for items in batches(day, batch_size):

@@ -82,3 +82,14 @@ class LineCount:
     bucket_seconds: int
     in_count: int
     out_count: int
+
+
+@dataclass(frozen=True)
+class CameraUptime:
+    """How long a camera delivered frames within one bucket, as its agent saw it: zero while it was
+    disconnected, so that central tells a dead camera from an empty store."""
+
+    camera_id: str
+    bucket_start: float  # Unix seconds, a multiple of bucket_seconds
+    bucket_seconds: int  # divides an hour: central keeps uptime per hour
+    seconds_up: float  # 0 .. bucket_seconds

@@ -19,7 +19,7 @@ from central.api.deps import PATTERN_HINTS, ApiContext, ApiSettings, current_pri
 from central.api.errors import install_error_handlers, responses
 from central.api.head import HeadAsGet
 from central.api.keys import key_authenticator
-from central.api.routes import fleet, health, heatmap, keys, lines, live, stores, tracks, traffic
+from central.api.routes import chain, fleet, health, heatmap, keys, lines, live, stores, tracks, traffic
 from central.live import LiveFeed
 
 API_PREFIX = "/api/v1"
@@ -32,6 +32,18 @@ Authenticate with an API key from `retail-central apikeys create`:
 `Authorization: Bearer <key_id>.<secret>` (or `X-API-Key: <key_id>.<secret>`).
 Times are epoch seconds or ISO-8601 (UTC unless an offset is given); ranges are
 `[from, to)`, by default the last 7 days. Errors are JSON `{"error", "detail"}`.
+
+Series (`bucket=hour|day`) are in each store's own time zone (`timezone` of the
+store, UTC by default). Rollups are kept per UTC hour, so a local day is the UTC
+hours that start on that local date (23 or 25 of them where clocks change), and
+where a zone's offset is not a whole hour (Asia/Kolkata, Australia/Adelaide) each
+UTC hour stays one bucket, labelled by its local start (09:30-10:30): its visits
+are never split between two local hours. Every point has `local`, its start in
+the store's time, beside `ts` and `time` (UTC).
+
+Gaps are not zeros: a bucket in which a camera of the series was disconnected,
+or its agent sent nothing, is `"missing": true` with null values and a
+`coverage` fraction (see `gaps` in the central configuration).
 """
 
 
@@ -63,7 +75,7 @@ def create_app(engine: Engine, feed: LiveFeed, settings: ApiSettings | None = No
     app.add_middleware(HeadAsGet)
 
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_principal)], responses=responses(401, 422, 429))
-    for module in (stores, traffic, lines, heatmap, tracks, live, fleet, keys):
+    for module in (chain, stores, traffic, lines, heatmap, tracks, live, fleet, keys):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

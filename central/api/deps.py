@@ -17,10 +17,11 @@ from central.api.errors import ApiError, invalid, not_found
 from central.api.keys import Principal
 from central.api.queries import stores as store_queries
 from central.api.queries.columns import UNCLASSIFIED, ResponseTooLargeError
+from central.api.queries.series import SeriesRequest
 from central.api.sessions import DashboardSession
 from central.api.timerange import MAX_SPAN_S, Bucket, InvalidTimeError, TimeRange, resolve_range
 from central.auth import Authenticator, AuthRefusedError, Role, ThrottledError
-from central.config import AuthConfig, ResponseLimits
+from central.config import AuthConfig, GapConfig, ResponseLimits
 from central.live import LiveFeed
 from retail_common.taxonomy import LABELS
 
@@ -40,6 +41,7 @@ class ApiSettings:
     max_png_renders: int = 2  # heatmap PNGs rendered at once (HttpConfig.max_png_renders)
     max_png_side_px: int = 2048  # longest side of a heatmap PNG (HttpConfig.max_png_side_px)
     responses: ResponseLimits = field(default_factory=ResponseLimits)  # how large one response may grow
+    gaps: GapConfig = field(default_factory=GapConfig)  # when an hour of a camera is missing data
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,14 @@ PATTERN_HINTS = {
     BEHAVIOR_PATTERN: f"one of {', '.join((*LABELS, UNCLASSIFIED))}",
 }
 
-BucketParam = Annotated[Bucket, Query(description="bucket size of series: `hour` or `day` (UTC)")]
+BucketParam = Annotated[
+    Bucket,
+    Query(
+        description="bucket size of series: `hour` or `day` in the store's time zone. Days have 23 or 25 hours "
+        "where clocks change; where the zone's offset is not a whole hour (Asia/Kolkata), each UTC hour is one "
+        "bucket labelled by its local start (09:30-10:30) and a day runs from 00:30 to 00:30"
+    ),
+]
 
 
 def existing_store(conn: Conn, store_id: StoreIdPath) -> store_queries.StoreRef:
@@ -222,3 +231,11 @@ def series_window(start: FromParam = None, end: ToParam = None, bucket: BucketPa
 
 
 Window = Annotated[SeriesWindow, Depends(series_window)]
+
+
+def series_request(ctx: Context, store: Store, window: Window) -> SeriesRequest:
+    """A series' store, range and buckets (the store's local ones), and the rule for missing data."""
+    return SeriesRequest(store, window.range, window.bucket, time.time(), ctx.settings.gaps)
+
+
+Series = Annotated[SeriesRequest, Depends(series_request)]

@@ -8,6 +8,7 @@ are logged with their traceback and answered with a JSON 500 all the same.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +29,8 @@ CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
     422: "invalid_request",
     429: "too_many_requests",
     500: "internal_error",
@@ -88,11 +92,14 @@ def install_error_handlers(app: FastAPI, pattern_hints: Mapping[str, str] | None
         return JSONResponse(_body(exc.status, _dump(exc.detail)), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail
+        headers = exc.headers
         if exc.status_code == 404 and detail == "Not Found":
             detail = "no such route"
-        return JSONResponse(_body(exc.status_code, detail), status_code=exc.status_code, headers=exc.headers)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed(request)}
+        return JSONResponse(_body(exc.status_code, detail), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -112,6 +119,21 @@ def install_error_handlers(app: FastAPI, pattern_hints: Mapping[str, str] | None
         return JSONResponse(_body(500, "internal error; the server log has the details"), status_code=500)
 
 
+def _allowed(request: Request) -> str:
+    """Every method the schema documents for this path: Starlette's 405 names those of the first route only,
+    and a resource may have one route per method (GET and PATCH of a store)."""
+    app = request.app
+    paths: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "documented_methods", None)
+    if paths is None:
+        paths = [
+            (compile_path(path)[0], {m.upper() for m in operations})
+            for path, operations in app.openapi().get("paths", {}).items()
+        ]
+        app.state.documented_methods = paths
+    path = request.url.path
+    return ", ".join(sorted({m for pattern, methods in paths if pattern.match(path) for m in methods}))
+
+
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries for the error statuses a route can answer."""
     text = {
@@ -119,6 +141,8 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "API key missing, malformed, unknown or revoked",
         403: "the key's role may not use this route",
         404: "no such store, camera, agent or track",
+        413: "the request body is larger than this server accepts",
+        415: "the body is not of a media type this route accepts",
         422: "a parameter failed validation",
         429: "too many failed API key checks from this address or key, or as many live streams open as this key may:"
         " wait (Retry-After where given)",

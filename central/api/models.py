@@ -1,8 +1,13 @@
 """Response models of the REST API: what a client sees, kept apart from the stored rows.
 
-Times are given twice where a client plots them: ``ts`` (epoch seconds, UTC)
-and ``time`` (ISO-8601, ``Z``). Rollup buckets are reported whole: every hour
-or day that overlaps the requested range.
+Times are given three times where a client plots them: ``ts`` (epoch seconds, UTC),
+``time`` (ISO-8601, ``Z``) and ``local`` (the store's local time with its offset).
+Rollup buckets are reported whole: every hour or day of the store's time zone
+that overlaps the requested range (see :mod:`central.localtime`).
+
+A bucket in which a camera the series sums was disconnected, or its agent
+silent, is ``missing``: its values are null, never 0 (see
+:mod:`central.api.queries.gaps`); ``coverage`` says how much of it was seen.
 """
 
 from __future__ import annotations
@@ -31,6 +36,18 @@ class RangeOut(Out):
         return cls(start=iso(rng.start), end=iso(rng.end), start_ts=rng.start, end_ts=rng.end, capped=rng.capped)
 
 
+class Gap(Out):
+    """Fields every series point has: its local start and whether its data is whole."""
+
+    local: str = Field(description="the bucket's start in the store's time zone, ISO-8601 with offset")
+    missing: bool = Field(
+        False, description="a camera it sums was disconnected or unreported in this bucket: values are null"
+    )
+    coverage: float | None = Field(
+        None, description="covered camera-hours / judged camera-hours (null: no camera reports uptime)"
+    )
+
+
 class GroupBy(str, Enum):
     NONE = "none"
     CAMERA = "camera"
@@ -53,7 +70,24 @@ class StoreOut(Out):
     store_id: str
     name: str
     created_at: float
+    timezone: str = Field(description="IANA time zone of the store's local hours and days")
     cameras: list[CameraOut]
+
+
+class StoreChange(BaseModel):
+    """``PATCH /stores/{store_id}``: what to change (admin); fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200, description="display name")
+    timezone: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="IANA time zone (Europe/Paris, Asia/Kolkata, UTC): the store's series are read in its local "
+        "hours and days from now on; nothing stored changes",
+        examples=["Europe/Paris"],
+    )
 
 
 class StoreList(Out):
@@ -66,21 +100,22 @@ class StoreList(Out):
 # --- traffic, dwell, behaviour ------------------------------------------------------------------
 
 
-class TrafficPoint(Out):
+class TrafficPoint(Gap):
     ts: int
     time: str
-    visits: int
+    visits: int | None = Field(description="null when the bucket is missing data")
 
 
 class TrafficSeries(Out):
     camera_id: str | None = Field(description="null when summed over every camera")
     zone_id: str | None = Field(description="null for the whole camera view")
-    visits: int
+    visits: int = Field(description="over the buckets that are not missing")
     points: list[TrafficPoint]
 
 
 class TrafficOut(Out):
     store_id: str
+    timezone: str = Field(description="the store's time zone: hours and days are its local ones")
     range: RangeOut
     bucket: Bucket
     group_by: GroupBy
@@ -95,16 +130,17 @@ class DwellBin(Out):
     visits: int
 
 
-class DwellPoint(Out):
+class DwellPoint(Gap):
     ts: int
     time: str
-    visits: int
-    dwell_s: float
-    mean_dwell_s: float | None = Field(description="null when there were no visits")
+    visits: int | None = Field(description="null when the bucket is missing data")
+    dwell_s: float | None
+    mean_dwell_s: float | None = Field(description="null when there were no visits or the bucket is missing")
 
 
 class DwellOut(Out):
     store_id: str
+    timezone: str
     range: RangeOut
     bucket: Bucket
     camera_id: str | None
@@ -122,15 +158,16 @@ class BehaviorShare(Out):
     share: float = Field(description="count / all visits (0 when there were none)")
 
 
-class BehaviorPoint(Out):
+class BehaviorPoint(Gap):
     ts: int
     time: str
-    total: int
-    counts: dict[str, int]
+    total: int | None = Field(description="null when the bucket is missing data")
+    counts: dict[str, int] | None
 
 
 class BehaviorOut(Out):
     store_id: str
+    timezone: str
     range: RangeOut
     bucket: Bucket
     camera_id: str | None
@@ -156,11 +193,11 @@ class HeatmapOut(Out):
     cells: list[list[float]] = Field(description="rows x cols person-seconds, row-major")
 
 
-class LinePoint(Out):
+class LinePoint(Gap):
     ts: int
     time: str
-    in_count: int
-    out_count: int
+    in_count: int | None = Field(description="null when the line's camera is missing data in this bucket")
+    out_count: int | None
 
 
 class LineSeries(Out):
@@ -173,6 +210,7 @@ class LineSeries(Out):
 
 class LinesOut(Out):
     store_id: str
+    timezone: str
     range: RangeOut
     bucket: Bucket
     lines: list[LineSeries]
@@ -277,11 +315,12 @@ class VisitsSummary(Out):
 class BusiestHour(Out):
     ts: int
     time: str
+    local: str
     visits: int
 
 
 class BusiestHourOfDay(Out):
-    hour_of_day: int = Field(description="0-23, UTC")
+    hour_of_day: int = Field(description="0-23, the store's local hour")
     visits: int = Field(description="visits in that hour of the day, summed over the range")
 
 
@@ -295,9 +334,10 @@ class ZoneRank(Out):
 class OverviewOut(Out):
     store_id: str
     name: str
+    timezone: str
     generated_at: float
     range: RangeOut
-    today: VisitsSummary = Field(description="the current UTC day")
+    today: VisitsSummary = Field(description="the store's current local day")
     period: VisitsSummary = Field(description="the requested range")
     behavior: list[BehaviorShare] = Field(description="behaviour mix over the range")
     busiest_hour: BusiestHour | None

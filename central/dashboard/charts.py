@@ -22,6 +22,7 @@ from bokeh.plotting import figure
 from central.api.models import BehaviorOut, LinesOut, TrackOut, TrafficOut
 from central.api.queries.columns import UNCLASSIFIED
 from central.dashboard.data import CameraHeatmap, ZoneDwell
+from central.localtime import LocalClock
 from retail_common.taxonomy import LABELS
 
 BEHAVIOR_COLORS = dict(
@@ -32,12 +33,14 @@ BEHAVIOR_COLORS = dict(
     )
 )
 GAP_COLOR = "#adb5bd"
+GAP_RENDERER = "missing-data"  # the name of every chart's grey bands, for tests and scripts that read the page
 HEIGHT = 280
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 
 
-def _ms(ts: Sequence[float]) -> list[float]:
-    return [t * 1000.0 for t in ts]
+def _ms(ts: Sequence[float], clock: LocalClock) -> list[float]:
+    """Bokeh's datetime axes show UTC: each instant is moved by the store's offset so the axis reads local time."""
+    return [(t + clock.offset(t)) * 1000.0 for t in ts]
 
 
 def _base(title: str, x_datetime: bool = True, height: int = HEIGHT, **kw: Any) -> figure:
@@ -73,6 +76,7 @@ def _gap_bands(fig: figure, missing_ms: list[float], width_ms: float) -> None:
     """Grey bands over buckets whose data is missing, so an empty hour never reads as a quiet one."""
     if not missing_ms:
         return
+    fig.extra_y_ranges = {"gaps": Range1d(start=0, end=1)}
     source = ColumnDataSource({"x": [m + width_ms / 2 for m in missing_ms]})
     fig.vbar(
         x="x",
@@ -84,22 +88,26 @@ def _gap_bands(fig: figure, missing_ms: list[float], width_ms: float) -> None:
         alpha=0.35,
         legend_label="no data",
         y_range_name="gaps",
+        name=GAP_RENDERER,
     )
 
 
-def visitors(traffic: TrafficOut, missing: set[int]) -> figure:
+def _missing(points: Sequence[Any]) -> list[int]:
+    return [p.ts for p in points if p.missing]
+
+
+def visitors(traffic: TrafficOut, clock: LocalClock) -> figure:
     """Visits per bucket, one line per zone; missing buckets break the lines and show as grey bands."""
     bucket_s = 3600 if traffic.bucket.value == "hour" else 86_400
     fig = _base(f"Visitors per {traffic.bucket.value} by zone")
-    fig.extra_y_ranges = {"gaps": Range1d(start=0, end=1)}
     fig.yaxis.axis_label = "visits"
     palette = Category20_20 if len(traffic.series) > 10 else Category10_10
-    starts = [p.ts for p in traffic.series[0].points] if traffic.series else []
-    _gap_bands(fig, _ms([s for s in starts if s in missing]), bucket_s * 1000.0)
+    missing = sorted({ts for series in traffic.series for ts in _missing(series.points)})
+    _gap_bands(fig, _ms(missing, clock), bucket_s * 1000.0)
     for i, series in enumerate(traffic.series):
         label = f"{series.camera_id} · {series.zone_id}" if series.zone_id else (series.camera_id or "all")
-        ys = [float("nan") if p.ts in missing else float(p.visits) for p in series.points]
-        source = ColumnDataSource({"x": _ms([p.ts + bucket_s / 2 for p in series.points]), "y": ys})
+        ys = [float("nan") if p.visits is None else float(p.visits) for p in series.points]
+        source = ColumnDataSource({"x": _ms([p.ts + bucket_s / 2 for p in series.points], clock), "y": ys})
         fig.line("x", "y", source=source, color=palette[i % len(palette)], line_width=2, legend_label=label)
     if not traffic.series:
         _empty_note(fig, "no zones with visits in this range")
@@ -145,13 +153,14 @@ def dwell_by_zone(zones: list[ZoneDwell]) -> figure:
     return fig
 
 
-def behavior_trend(behavior: BehaviorOut) -> figure:
+def behavior_trend(behavior: BehaviorOut, clock: LocalClock) -> figure:
     """Behaviour labels per day, stacked."""
     fig = _base("Behaviour per day")
-    labels = [label for label in (*LABELS, UNCLASSIFIED) if any(p.counts.get(label) for p in behavior.trend)]
-    data: dict[str, Any] = {"x": _ms([p.ts + 43_200 for p in behavior.trend])}
+    labels = [label for label in (*LABELS, UNCLASSIFIED) if any((p.counts or {}).get(label) for p in behavior.trend)]
+    data: dict[str, Any] = {"x": _ms([p.ts + 43_200 for p in behavior.trend], clock)}
     for label in labels:
-        data[label] = [float(p.counts.get(label, 0)) for p in behavior.trend]
+        data[label] = [float((p.counts or {}).get(label, 0)) for p in behavior.trend]
+    _gap_bands(fig, _ms(_missing(behavior.trend), clock), 86_400_000.0)
     if labels:
         fig.vbar_stack(
             labels,
@@ -168,18 +177,21 @@ def behavior_trend(behavior: BehaviorOut) -> figure:
     return fig
 
 
-def line_flow(lines: LinesOut) -> figure:
+def line_flow(lines: LinesOut, clock: LocalClock) -> figure:
     """People in (up) and out (down) per hour, over all counting lines of the store."""
     fig = _base("Line crossings per hour (in up, out down)")
     totals: dict[int, list[int]] = {}
+    missing: set[int] = set()
     for series in lines.lines:
+        missing.update(_missing(series.points))
         for p in series.points:
             t = totals.setdefault(p.ts, [0, 0])
-            t[0] += p.in_count
-            t[1] += p.out_count
+            t[0] += p.in_count or 0
+            t[1] += p.out_count or 0
+    _gap_bands(fig, _ms(sorted(missing), clock), 3_600_000.0)
     xs = sorted(totals)
     source = ColumnDataSource(
-        {"x": _ms([x + 1800 for x in xs]), "in": [totals[x][0] for x in xs], "out": [-totals[x][1] for x in xs]}
+        {"x": _ms([x + 1800 for x in xs], clock), "in": [totals[x][0] for x in xs], "out": [-totals[x][1] for x in xs]}
     )
     fig.vbar(x="x", top="in", width=3_600_000 * 0.8, source=source, color="#2f9e44", legend_label="in")
     fig.vbar(x="x", top="out", width=3_600_000 * 0.8, source=source, color="#e8590c", legend_label="out")
@@ -188,26 +200,35 @@ def line_flow(lines: LinesOut) -> figure:
     return fig
 
 
-def occupancy(lines: LinesOut, door_lines: list[str], utc_offset_s: float = 0.0) -> figure | None:
-    """People inside through the day: door-line ins minus outs, summed from each local midnight, never below zero."""
+def occupancy(lines: LinesOut, door_lines: list[str], clock: LocalClock) -> figure | None:
+    """People inside through the day: door-line ins minus outs, summed from each local midnight, never below
+    zero. A missing hour leaves the rest of its day unknown (a gap), since nobody knows who came in then."""
     doors = [s for s in lines.lines if s.line_id in door_lines]
     if not doors:
         return None
-    net: dict[int, int] = {}
+    net: dict[int, int | None] = {}
     for series in doors:
         for p in series.points:
-            net[p.ts] = net.get(p.ts, 0) + p.in_count - p.out_count
-    xs, ys = [], []
-    inside, day = 0, None
+            known = net.get(p.ts, 0)
+            net[p.ts] = (
+                None
+                if known is None or p.in_count is None or p.out_count is None
+                else (known + p.in_count - p.out_count)
+            )
+    xs: list[float] = []
+    ys: list[float] = []
+    inside: int | None = 0
+    day: int | None = None
     for ts in sorted(net):
-        local_day = int((ts + utc_offset_s) // 86_400)
-        if local_day != day:
-            inside, day = 0, local_day
-        inside = max(0, inside + net[ts])
-        xs.append((ts + 3600) * 1000.0)
-        ys.append(inside)
+        if clock.day_of(ts) != day:
+            inside, day = 0, clock.day_of(ts)
+        change = net[ts]
+        inside = None if inside is None or change is None else max(0, inside + change)
+        xs.extend(_ms([ts + 3600], clock))
+        ys.append(float("nan") if inside is None else float(inside))
     fig = _base(f"Occupancy (doors: {', '.join(door_lines)})")
     fig.step(xs, ys, mode="before", line_width=2, color="#1971c2")
+    _gap_bands(fig, _ms([ts for ts in sorted(net) if net[ts] is None], clock), 3_600_000.0)
     fig.yaxis.axis_label = "people inside"
     return fig
 

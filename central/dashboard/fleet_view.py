@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 MAX_AGENTS = 1000
 
 
-def _ago(seconds: float) -> str:
+def ago(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s ago"
     if seconds < 5400:
@@ -34,7 +34,7 @@ def agent_rows(agents: list[AgentOut], now: float) -> pd.DataFrame:
                 "store": a.store_id,
                 "agent": a.agent_id,
                 "status": "online" if a.online else "offline",
-                "last seen": _ago(now - a.last_seen),
+                "last seen": ago(now - a.last_seen),
                 "version": a.agent_version,
                 "models": ", ".join(f"{m.name}/{m.version}" for m in a.models),
                 "cameras up": f"{sum(c.connected for c in a.cameras)} of {len(a.cameras)}",

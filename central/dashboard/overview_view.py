@@ -8,7 +8,10 @@ import pandas as pd
 import panel as pn
 from sqlalchemy import Connection
 
+from central.api.chain_models import ChainOverviewOut, StoreSummary
+from central.api.queries.columns import UNCLASSIFIED
 from central.dashboard import data
+from central.dashboard.fleet_view import ago
 
 if TYPE_CHECKING:
     from central.dashboard.page import DashboardPage
@@ -30,28 +33,44 @@ COLUMNS = [
 ]
 
 
-def overview_frame(rows: list[data.ChainRow]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
+def _top_behavior(store: StoreSummary) -> str:
+    classified = [s for s in store.behavior if s.behavior != UNCLASSIFIED and s.count]
+    if not classified:
+        return ""
+    top = max(classified, key=lambda s: s.count)
+    return f"{top.behavior} {top.count / sum(s.count for s in classified):.0%}"
+
+
+def _agent(store: StoreSummary, now: float) -> tuple[str, str]:
+    status = store.status
+    if not status.agents:
+        return "no agent", "never"
+    seen = "never" if status.last_seen is None else ago(now - status.last_seen)
+    return ("online" if status.online else "offline"), seen
+
+
+def overview_frame(stores: list[StoreSummary], now: float) -> pd.DataFrame:
+    rows = []
+    for r in stores:
+        agent, seen = _agent(r, now)
+        rows.append(
             {
                 "store_id": r.store_id,
                 "store": r.name,
-                "visitors today": r.visitors_today,
-                "visitors": r.visitors,
-                "previous period": r.visitors_previous,
+                "visitors today": r.today.visits,
+                "visitors": r.period.visits,
+                "previous period": r.previous.visits,
                 "change %": round(r.change * 100.0, 1) if r.change is not None else None,
-                "mean dwell s": round(r.mean_dwell_s, 1) if r.mean_dwell_s is not None else None,
-                "top behaviour": r.top_behavior,
-                "agent": r.agent_status,
-                "last seen": r.last_seen,
-                "backlog": r.backlog,
-                "cameras up": r.cameras_up,
-                "gaps": "GAPS" if r.has_gaps else "",
+                "mean dwell s": round(r.period.mean_dwell_s, 1) if r.period.mean_dwell_s is not None else None,
+                "top behaviour": _top_behavior(r),
+                "agent": agent,
+                "last seen": seen,
+                "backlog": r.status.backlog,
+                "cameras up": f"{r.status.cameras_connected} of {r.status.cameras_total}",
+                "gaps": "data missing" if r.has_gaps else "",
             }
-            for r in rows
-        ],
-        columns=COLUMNS,
-    )
+        )
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 class OverviewView:
@@ -59,7 +78,7 @@ class OverviewView:
         self.page = page
         self.summary = pn.pane.Markdown("")
         self.table = pn.widgets.Tabulator(
-            overview_frame([]),
+            overview_frame([], 0.0),
             disabled=True,
             show_index=False,
             pagination="local",
@@ -83,18 +102,19 @@ class OverviewView:
         if row is not None and 0 <= row < len(self.table.value):
             self.page.open_store(str(self.table.value.iloc[row]["store_id"]))
 
-    def load(self, conn: Connection, now: float) -> list[data.ChainRow]:
-        ctx = self.page.ctx
-        return data.chain_overview(conn, self.page.time_range(), now, ctx.settings.online_window_s)
+    def load(self, conn: Connection, now: float) -> ChainOverviewOut:
+        settings = self.page.ctx.settings
+        return data.chain_overview(conn, self.page.time_range(), now, settings.online_window_s, settings.gaps)
 
-    def draw(self, rows: list[data.ChainRow]) -> None:
-        visitors = sum(r.visitors for r in rows)
-        previous = sum(r.visitors_previous for r in rows)
+    def draw(self, overview: ChainOverviewOut) -> None:
+        rows = overview.stores
+        visitors = sum(r.period.visits for r in rows)
+        previous = sum(r.previous.visits for r in rows)
         change = f"{(visitors - previous) / previous * 100:+.1f} %" if previous else "n/a"
-        online = sum(r.agent_status == "online" for r in rows)
+        online = sum(r.status.online for r in rows)
         gaps = sum(r.has_gaps for r in rows)
         self.summary.object = (
             f"**{len(rows)} stores** · **{visitors:,} visitors** in the range ({change} against the previous "
             f"period) · {online} stores online · {gaps} with data gaps"
         )
-        self.table.value = overview_frame(rows)
+        self.table.value = overview_frame(rows, overview.generated_at)

@@ -27,6 +27,7 @@ from central.dashboard import data
 from central.dashboard.fleet_view import FleetView
 from central.dashboard.overview_view import OverviewView
 from central.dashboard.store_view import StoreView
+from central.localtime import LocalClock
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class DashboardPage:
         self.config = config
         with ctx.engine.connect() as conn:
             choices = data.store_choices(conn)
-        today = datetime.now(timezone.utc).date()
+        self._zones = {c.store_id: c.timezone for c in choices}
         options = {f"{c.name} ({c.store_id})": c.store_id for c in choices}
         asked = _arg(args or {}, "store")
         self.store = pn.widgets.Select(
@@ -61,6 +62,7 @@ class DashboardPage:
         )
         if self.store.value is None and options:
             self.store.value = next(iter(options.values()))
+        today = self.today()
         self.dates = pn.widgets.DateRangePicker(
             name="Dates (inclusive)", value=(today - timedelta(days=DEFAULT_DAYS - 1), today), width=240
         )
@@ -103,20 +105,23 @@ class DashboardPage:
 
     # --- range and store -------------------------------------------------------------------------
 
-    def time_range(self) -> TimeRange:
-        start, end = self.dates.value or (date.today(), date.today())
-        return TimeRange(_utc_day(start), _utc_day(end) + 86_400)
+    def today(self) -> date:
+        """Today in the chosen store's time zone: the day its manager means by "today"."""
+        zone = self._zones.get(self.store.value or "", "UTC")
+        return datetime.now(timezone.utc).astimezone(LocalClock(zone).tz).date()
 
-    def previous_range(self) -> TimeRange:
-        rng = self.time_range()
-        span = rng.end - rng.start
-        return TimeRange(rng.start - span, rng.start)
+    def time_range(self, clock: LocalClock | None = None) -> TimeRange:
+        """The picked days: a store's local days on its page; UTC days on the chain overview."""
+        start, end = self.dates.value or (date.today(), date.today())
+        if clock is None:
+            return TimeRange(_utc_day(start), _utc_day(end) + 86_400)
+        return TimeRange(clock.day_start(start), clock.day_start(end + timedelta(days=1)))
 
     def _preset_button(self, label: str, days: int) -> pn.widgets.Button:
         button = pn.widgets.Button(name=label, button_type="light", width=70, margin=(5, 2))
 
         def choose(_event: Any) -> None:
-            today = datetime.now(timezone.utc).date()
+            today = self.today()
             self.dates.value = (today - timedelta(days=days - 1), today)
 
         button.on_click(choose)

@@ -12,6 +12,7 @@ from central.api.models import TrackOut
 from central.api.queries.columns import UNCLASSIFIED
 from central.api.timerange import Bucket
 from central.dashboard import charts, data
+from central.localtime import LocalClock
 from retail_common.taxonomy import LABELS
 
 if TYPE_CHECKING:
@@ -59,15 +60,17 @@ class StoreView:
         for widget in (self.bucket, self.camera, self.behavior, self.zone):
             widget.param.watch(lambda _e: page.schedule_refresh(), "value")
 
-    def load(self, conn: Connection, _now: float) -> StoreLoaded:
+    def load(self, conn: Connection, now: float) -> StoreLoaded:
         store_id = self.page.store.value
         if not store_id:
             return StoreLoaded(None, [], None)
-        rng = self.page.time_range()
-        limits = self.page.ctx.settings.responses
-        store = data.store_data(conn, store_id, rng, Bucket(self.bucket.value), limits.max_points)
-        if store is None:
+        ref = data.store_ref(conn, store_id)
+        if ref is None:
             return StoreLoaded(None, [], None)
+        rng = self.page.time_range(ref.clock)
+        settings = self.page.ctx.settings
+        bucket = Bucket(self.bucket.value)
+        store = data.store_data(conn, ref, rng, bucket, now, settings.gaps, settings.responses.max_points)
         camera = self.camera.value if self.camera.value in store.cameras else next(iter(store.cameras), None)
         tracks = data.trajectories(
             conn,
@@ -85,12 +88,16 @@ class StoreView:
         if store is None:
             self.kpis.object = "Choose a store."
             return
-        self.kpis.object = f"### {store.store.name} ({store.store.store_id})\n" + self._kpi_line(store)
-        self.visitors.object = charts.visitors(store.traffic, set())
+        self.kpis.object = (
+            f"### {store.store.name} ({store.store.store_id})\nhours and days in {store.timezone}\n\n"
+            + self._kpi_line(store)
+        )
+        clock = LocalClock(store.timezone)
+        self.visitors.object = charts.visitors(store.traffic, clock)
         self.dwell.object = charts.dwell_by_zone(store.dwell)
-        self.behavior_trend.object = charts.behavior_trend(store.behavior)
-        self.lines.object = charts.line_flow(store.lines)
-        occupancy = charts.occupancy(store.lines, store.door_lines)
+        self.behavior_trend.object = charts.behavior_trend(store.behavior, clock)
+        self.lines.object = charts.line_flow(store.lines, clock)
+        occupancy = charts.occupancy(store.lines, store.door_lines, clock)
         self.occupancy.objects = [pn.pane.Bokeh(occupancy, sizing_mode="stretch_width")] if occupancy else []
         self.heatmaps.objects = [pn.pane.Bokeh(charts.heatmap(h, None)) for h in store.heatmaps]
         self._set_options(self.camera, store.cameras, loaded.camera)
@@ -117,4 +124,7 @@ class StoreView:
             parts.append(f"most often **{top}** ({behavior[top] / sum(behavior.values()):.0%})")
         if busiest is not None:
             parts.append(f"busiest zone **{busiest.camera_id} · {busiest.zone_id}** ({busiest.visits:,} visits)")
+        if store.missing_hours:
+            hours = f"{store.missing_hours} hour{'s' if store.missing_hours != 1 else ''}"
+            parts.append(f"**{hours} missing data** (grey bands: a camera or its agent was down)")
         return " · ".join(parts)

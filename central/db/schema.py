@@ -52,6 +52,8 @@ DWELL_BINS_S = (30, 120, 300, 900)
 DWELL_COLUMNS = ("dwell_under_30s", "dwell_30s_2m", "dwell_2m_5m", "dwell_5m_15m", "dwell_over_15m")
 BEHAVIOR_COLUMNS = {label: f"n_{label}" for label in LABELS}
 UNCLASSIFIED_COLUMN = "n_unclassified"
+TIMEZONE_MAX = 64  # longest IANA time zone name stored (the longest in tzdata has 32 characters)
+DEFAULT_TIMEZONE = "UTC"
 
 stores = Table(
     "stores",
@@ -62,6 +64,8 @@ stores = Table(
     Column("token_hash", LargeBinary, nullable=False),  # scrypt of the enrollment token; the token is never stored
     Column("created_at", Float, nullable=False),
     Column("token_rotated_at", Float, nullable=False),
+    # IANA name (zoneinfo): the store's local hours and days in the API's series
+    Column("timezone", String(TIMEZONE_MAX), nullable=False, server_default=DEFAULT_TIMEZONE),
 )
 
 api_keys = Table(
@@ -84,6 +88,24 @@ cameras = Table(
     Column("first_seen", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
     Column("declared", Boolean, nullable=False),  # its zones and lines were reported by the agent's heartbeat
+    # start of the first uptime bucket its agent reported: from there on, an hour without enough uptime is a gap
+    Column("uptime_since", Float),
+)
+
+# an admin's background picture of a camera's view (floor plan or reference photo), re-encoded by central; kept
+# in the database rather than a data folder so that every central replica behind a load balancer serves it
+camera_backgrounds = Table(
+    "camera_backgrounds",
+    metadata,
+    Column("store_id", String(ID), primary_key=True),
+    Column("camera_id", String(ID), primary_key=True),
+    Column("media_type", String(16), nullable=False),  # image/png | image/jpeg
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("image", LargeBinary, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("uploaded_at", Float, nullable=False),
+    Column("uploaded_by", String(32), nullable=False),  # the API key id
 )
 
 zones = Table(
@@ -178,6 +200,19 @@ line_counts = Table(
     Column("received_at", Float, nullable=False),
 )
 
+# how long each camera delivered frames per bucket, as its agent reported (upserted: a bucket resent with another
+# value replaces the stored one, and the rollup takes the difference)
+camera_uptime = Table(
+    "camera_uptime",
+    metadata,
+    Column("store_id", String(ID), primary_key=True),
+    Column("camera_id", String(ID), primary_key=True),
+    Column("bucket_start", Float, primary_key=True),
+    Column("bucket_seconds", Integer, nullable=False),
+    Column("seconds_up", Float, nullable=False),
+    Column("received_at", Float, nullable=False),
+)
+
 # --- rollups, kept current at ingest ---------------------------------------------------------
 
 traffic_hourly = Table(
@@ -205,6 +240,16 @@ line_hourly = Table(
     Column("in_count", Integer, nullable=False),
     Column("out_count", Integer, nullable=False),
     Index("ix_line_hourly_store_hour", "store_id", "hour"),
+)
+
+uptime_hourly = Table(
+    "uptime_hourly",
+    metadata,
+    Column("store_id", String(ID), primary_key=True),
+    Column("camera_id", String(ID), primary_key=True),
+    Column("hour", BigInteger, primary_key=True),
+    Column("seconds_up", Float, nullable=False),  # at most 3600: the camera's buckets within the hour, summed
+    Index("ix_uptime_hourly_store_hour", "store_id", "hour"),
 )
 
 heatmap_daily = Table(

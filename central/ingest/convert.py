@@ -12,13 +12,14 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 from retail_proto.v1 import edge_sync_pb2 as pb
 
 from central.ingest.fleet import CameraReport, Heartbeat
-from central.ingest.items import Batch, ItemResult, Kind, LineCountIn, Status, SummaryColumns, TileIn
+from central.ingest.items import Batch, ItemResult, Kind, LineCountIn, Status, SummaryColumns, TileIn, UptimeIn
 from retail_common import pathcodec
 
 _KIND = {
     Kind.SUMMARY: pb.ITEM_KIND_SUMMARY,
     Kind.TILE: pb.ITEM_KIND_TILE,
     Kind.LINE_COUNT: pb.ITEM_KIND_LINE_COUNT,
+    Kind.CAMERA_UPTIME: pb.ITEM_KIND_CAMERA_UPTIME,
 }
 _STATUS = {
     Status.STORED: pb.ITEM_STATUS_STORED,
@@ -153,6 +154,20 @@ def line_count_in(msg: pb.LineCount, received_at: float) -> LineCountIn:
     )
 
 
+def uptime_in(msg: pb.CameraUptime, store_id: str, received_at: float) -> UptimeIn:
+    """A camera's uptime in one bucket; its store is the push's (the message names none)."""
+    return UptimeIn(
+        {
+            "store_id": store_id,
+            "camera_id": msg.camera_id,
+            "bucket_start": _ts(msg.bucket_start, msg.HasField("bucket_start")),
+            "bucket_seconds": int(msg.bucket_seconds),
+            "seconds_up": float(msg.seconds_up),
+            "received_at": received_at,
+        }
+    )
+
+
 def batch_in(request: pb.PushRequest, received_at: float) -> Batch:
     """The push as ingest's items: its summaries (as columns), tiles and line counts."""
     unknown = UnknownFieldSet(request)
@@ -170,6 +185,7 @@ def batch_in(request: pb.PushRequest, received_at: float) -> Batch:
         summaries=summaries,
         tiles=[tile_in(t, received_at) for t in request.tiles],
         line_counts=[line_count_in(c, received_at) for c in request.line_counts],
+        uptimes=[uptime_in(u, request.store_id, received_at) for u in request.camera_uptime],
     )
 
 

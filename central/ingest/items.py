@@ -19,6 +19,7 @@ class Kind(str, Enum):
     SUMMARY = "summary"
     TILE = "tile"
     LINE_COUNT = "line_count"
+    CAMERA_UPTIME = "camera_uptime"
 
 
 class Status(str, Enum):
@@ -171,6 +172,17 @@ class LineCountIn:
 
 
 @dataclass
+class UptimeIn:
+    """How long a camera delivered frames in one bucket (a ``camera_uptime`` row), keyed camera/bucket."""
+
+    row: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return f"{self.row['camera_id']}/{bucket_key(self.row['bucket_start'])}"
+
+
+@dataclass
 class Batch:
     agent_id: str
     store_id: str
@@ -178,7 +190,8 @@ class Batch:
     summaries: SummaryColumns
     tiles: list[TileIn] = field(default_factory=list)
     line_counts: list[LineCountIn] = field(default_factory=list)
+    uptimes: list[UptimeIn] = field(default_factory=list)
 
     @property
     def size(self) -> int:
-        return len(self.summaries) + len(self.tiles) + len(self.line_counts)
+        return len(self.summaries) + len(self.tiles) + len(self.line_counts) + len(self.uptimes)

@@ -108,6 +108,11 @@ class KnownIds:
                     reason = self._admit(ids, batch.store_id, tile.row["camera_id"], "zone", [], layouts)
                     if reason:
                         out[(Kind.TILE, i)] = reason
+            for i, uptime in enumerate(batch.uptimes):
+                if (Kind.CAMERA_UPTIME, i) not in rejected:
+                    reason = self._admit(ids, batch.store_id, uptime.row["camera_id"], "zone", [], layouts)
+                    if reason:
+                        out[(Kind.CAMERA_UPTIME, i)] = reason
             for i, count in enumerate(batch.line_counts):
                 if (Kind.LINE_COUNT, i) not in rejected:
                     row = count.row

@@ -3,7 +3,8 @@
 Each summary adds one visit to its camera's row (zone "") for the hour its track
 started, with its dwell, dwell bin and behaviour; and for each zone it dwelt in,
 that zone's visits and seconds to the zone's row of the same hour. Line counts
-add to their hour; heatmap tiles add to their UTC day.
+add to their hour; heatmap tiles add to their UTC day; a camera's uptime adds to its
+hour (a bucket stored again with another value adds the difference).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from central.db.schema import BEHAVIOR_COLUMNS, DWELL_BINS_S, DWELL_COLUMNS, UNCLASSIFIED_COLUMN
-from central.ingest.items import LineCountIn, SummaryColumns, TileIn
+from central.ingest.items import LineCountIn, SummaryColumns, TileIn, UptimeIn
 from central.timebuckets import HOUR, day_of, hour_of
 
 TRAFFIC_COUNTERS = ("visits", "dwell_s", *DWELL_COLUMNS, *BEHAVIOR_COLUMNS.values(), UNCLASSIFIED_COLUMN)
@@ -23,6 +24,7 @@ TRAFFIC_COUNTERS = ("visits", "dwell_s", *DWELL_COLUMNS, *BEHAVIOR_COLUMNS.value
 TrafficKey = tuple[str, str, str, int]  # store, camera, zone ("" = camera), hour
 LineKey = tuple[str, str, str, int]  # store, camera, line, hour
 DayKey = tuple[str, str, int]  # store, camera, day
+UptimeKey = tuple[str, str, int]  # store, camera, hour
 
 
 @dataclass
@@ -137,3 +139,13 @@ def heatmap_deltas(tiles: Iterable[TileIn]) -> dict[DayKey, np.ndarray]:
         key = (row["store_id"], row["camera_id"], day_of(row["bucket_start"]))
         out[key] = out[key] + grid if key in out else grid.copy()
     return out
+
+
+def uptime_deltas(changes: Iterable[tuple[UptimeIn, float]]) -> dict[UptimeKey, dict[str, float]]:
+    """Per camera and hour, how much its stored uptime changes: each ``(bucket, seconds)`` adds its seconds
+    (a new bucket's uptime, or what a bucket sent again changed by)."""
+    out: dict[UptimeKey, dict[str, float]] = defaultdict(lambda: {"seconds_up": 0.0})
+    for item, seconds in changes:
+        row = item.row
+        out[(row["store_id"], row["camera_id"], hour_of(row["bucket_start"]))]["seconds_up"] += seconds
+    return dict(out)

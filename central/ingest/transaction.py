@@ -2,7 +2,10 @@
 
 Only the items this transaction inserted (their keys were not stored yet) change
 the rollups: a resent batch adds nothing twice. Which ones those are is the
-database's answer (:meth:`DialectWrites.insert_new`).
+database's answer (:meth:`DialectWrites.insert_new`). A camera's uptime in a
+bucket is upserted instead: sent again with another value (its agent counted on
+after a restart) it replaces the stored one, and the hourly rollup takes the
+difference; sent again unchanged it is a duplicate.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, Table, and_, select, tuple_
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, or_, select, tuple_, update
 
 from central.db.schema import (
+    camera_uptime,
     cameras,
     heatmap_daily,
     heatmap_tiles,
@@ -23,12 +27,13 @@ from central.db.schema import (
     lines,
     track_summaries,
     traffic_hourly,
+    uptime_hourly,
     written_columns,
     zones,
 )
 from central.ingest import rollups
 from central.ingest.dialects import DialectWrites
-from central.ingest.items import SUMMARY_COLUMNS, LineCountIn, SummaryColumns, TileIn
+from central.ingest.items import SUMMARY_COLUMNS, LineCountIn, SummaryColumns, TileIn, UptimeIn
 from central.ingest.sql import add_sql, key_columns, tuple_getter
 
 
@@ -46,10 +51,16 @@ class Accepted:
     summary_rows: list[tuple[Any, ...]]
     visits: rollups.Visits
     traffic: dict[rollups.TrafficKey, dict[str, float]]
+    uptimes: list[UptimeIn]
 
     @classmethod
     def of(
-        cls, columns: SummaryColumns, summaries: list[int], tiles: list[TileIn], counts: list[LineCountIn]
+        cls,
+        columns: SummaryColumns,
+        summaries: list[int],
+        tiles: list[TileIn],
+        counts: list[LineCountIn],
+        uptimes: list[UptimeIn] | None = None,
     ) -> Accepted:
         visits = rollups.visits(columns, summaries)
         return cls(
@@ -61,7 +72,12 @@ class Accepted:
             columns.rows(SUMMARY_COLUMNS, summaries),
             visits,
             rollups.traffic_deltas(visits),
+            uptimes or [],
         )
+
+    @property
+    def empty(self) -> bool:
+        return not (self.summaries or self.tiles or self.counts or self.uptimes)
 
 
 @dataclass
@@ -69,7 +85,7 @@ class Stored:
     """What a transaction inserted of one batch (the rest of what it accepted was there already)."""
 
     summaries: set[int]  # positions in the batch's summary columns
-    others: set[int]  # ids of the tile and count objects
+    others: set[int]  # ids of the tile, count and uptime objects
 
 
 class GroupWriter:
@@ -81,7 +97,7 @@ class GroupWriter:
 
     def store(self, group: Sequence[Accepted], now: float) -> list[Stored]:
         """What this call stored of each batch (the rest was already there)."""
-        if not any(a.summaries or a.tiles or a.counts for a in group):
+        if all(a.empty for a in group):
             return [Stored(set(), set()) for _ in group]
         with self.writes.exclusive():
             return self._transaction(group, now)
@@ -92,6 +108,7 @@ class GroupWriter:
         owners = [(b, i) for b, a in enumerate(group) for i in a.summaries]  # of each key: batch, position
         tiles = [t for a in group for t in a.tiles]
         counts = [c for a in group for c in a.counts]
+        uptimes = [u for a in group for u in a.uptimes]
         with self.engine.begin() as conn:
             self.writes.begin(conn)
             new_at = self.writes.insert_new(conn, track_summaries, keys, lambda at: [rows[i] for i in at])
@@ -101,6 +118,7 @@ class GroupWriter:
                 new_summaries[b].append(i)
             new_tiles = self._insert_items(conn, heatmap_tiles, tiles)
             new_counts = self._insert_items(conn, line_counts, counts)
+            new_uptimes, uptime_changes = self._upsert_uptimes(conn, uptimes)
             traffic: dict[rollups.TrafficKey, dict[str, float]] = {}
             visits = []
             for a, new in zip(group, new_summaries, strict=True):
@@ -113,14 +131,60 @@ class GroupWriter:
             self.add_counters(conn, traffic_hourly, traffic, rollups.TRAFFIC_COUNTERS)
             self.add_counters(conn, line_hourly, rollups.line_deltas(new_counts), ("in_count", "out_count"))
             self.merge_heatmaps(conn, rollups.heatmap_deltas(new_tiles))
-            self._learn_layout(conn, visits, new_counts, now)
-        new_items = {id(i) for i in (*new_tiles, *new_counts)}
+            self.add_counters(conn, uptime_hourly, rollups.uptime_deltas(uptime_changes), ("seconds_up",))
+            self._learn_layout(conn, visits, new_counts, new_uptimes, now)
+        new_items = {id(i) for i in (*new_tiles, *new_counts, *new_uptimes)}
         return [
-            Stored(set(new), {id(i) for i in (*a.tiles, *a.counts)} & new_items)
+            Stored(set(new), {id(i) for i in (*a.tiles, *a.counts, *a.uptimes)} & new_items)
             for a, new in zip(group, new_summaries, strict=True)
         ]
 
-    def _insert_items(self, conn: Connection, table: Table, items: Sequence[TileIn | LineCountIn]) -> list[Any]:
+    def _upsert_uptimes(
+        self, conn: Connection, items: Sequence[UptimeIn]
+    ) -> tuple[list[UptimeIn], list[tuple[UptimeIn, float]]]:
+        """Store each bucket's uptime, new or changed (the last copy of a bucket in the group counts); returns
+        the items that changed what is stored, and by how many seconds each changed it."""
+        if not items:
+            return [], []
+        latest = {(u.row["store_id"], u.row["camera_id"], u.row["bucket_start"]): u for u in items}
+        keys = sorted(latest)
+        t = camera_uptime.c
+        query = select(t.store_id, t.camera_id, t.bucket_start, t.seconds_up).where(
+            tuple_(t.store_id, t.camera_id, t.bucket_start).in_(keys)
+        )
+        stored = {(s, c, b): float(v) for s, c, b, v in conn.execute(self.writes.for_update(query))}
+        inserted = self._insert_items(conn, camera_uptime, [latest[k] for k in keys if k not in stored])
+        changed = [
+            (latest[k], latest[k].row["seconds_up"] - stored[k])
+            for k in keys
+            if k in stored and latest[k].row["seconds_up"] != stored[k]
+        ]
+        if changed:
+            conn.execute(
+                update(camera_uptime)
+                .where(
+                    t.store_id == bindparam("k_store"),
+                    t.camera_id == bindparam("k_camera"),
+                    t.bucket_start == bindparam("k_start"),
+                )
+                .values(seconds_up=bindparam("v_up"), received_at=bindparam("v_received")),
+                [
+                    {
+                        "k_store": u.row["store_id"],
+                        "k_camera": u.row["camera_id"],
+                        "k_start": u.row["bucket_start"],
+                        "v_up": u.row["seconds_up"],
+                        "v_received": u.row["received_at"],
+                    }
+                    for u, _ in changed
+                ],
+            )
+        changes = [(u, float(u.row["seconds_up"])) for u in inserted] + changed
+        return [*inserted, *(u for u, _ in changed)], changes
+
+    def _insert_items(
+        self, conn: Connection, table: Table, items: Sequence[TileIn | LineCountIn | UptimeIn]
+    ) -> list[Any]:
         """Insert the tiles or counts not stored yet; those this call inserted."""
         if not items:
             return []
@@ -171,10 +235,17 @@ class GroupWriter:
             )
 
     def _learn_layout(
-        self, conn: Connection, visits: Sequence[rollups.Visits], counts: Sequence[LineCountIn], now: float
+        self,
+        conn: Connection,
+        visits: Sequence[rollups.Visits],
+        counts: Sequence[LineCountIn],
+        uptimes: Sequence[UptimeIn],
+        now: float,
     ) -> None:
-        """Cameras seen in data, and the zones and lines of cameras whose agent has not declared them."""
-        seen = {(c.row["store_id"], c.row["camera_id"]) for c in counts}
+        """Cameras seen in data, and the zones and lines of cameras whose agent has not declared them; the first
+        uptime bucket of each camera (from there on its hours are judged for gaps)."""
+        items: list[LineCountIn | UptimeIn] = [*counts, *uptimes]
+        seen = {(c.row["store_id"], c.row["camera_id"]) for c in items}
         zone_rows: set[tuple[str, str, str]] = set()
         for v in visits:
             seen.update(zip(v.store_id, v.camera_id, strict=True))
@@ -199,3 +270,18 @@ class GroupWriter:
         if line_rows:
             columns = ("store_id", "camera_id", "line_id", "first_seen")
             self.writes.write_rows(conn, lines, [(*ln, now) for ln in sorted(line_rows)], columns)
+        first: dict[tuple[str, str], float] = {}
+        for u in uptimes:
+            key = (u.row["store_id"], u.row["camera_id"])
+            first[key] = min(first.get(key, u.row["bucket_start"]), u.row["bucket_start"])
+        c = cameras.c
+        for (store, camera), start in sorted(first.items()):
+            conn.execute(
+                update(cameras)
+                .where(
+                    c.store_id == store,
+                    c.camera_id == camera,
+                    or_(c.uptime_since.is_(None), c.uptime_since > start),
+                )
+                .values(uptime_since=start)
+            )

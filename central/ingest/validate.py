@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from central.config import IngestLimits
-from central.ingest.items import LineCountIn, SummaryColumns, SummaryIn, TileIn
+from central.ingest.items import LineCountIn, SummaryColumns, SummaryIn, TileIn, UptimeIn
+from central.timebuckets import HOUR
 from retail_common.fields import SUMMARY_FIELDS, Kind, text_problem
 from retail_common.ids import id_problem, is_id, is_track_id
 from retail_common.summary import MAX_PATH_POINTS
@@ -30,6 +31,7 @@ _TEXTS = tuple((f.name, f.max_length or 0) for f in SUMMARY_FIELDS if f.kind is 
 _MAX_VISITS = next(f.maximum or 0 for f in SUMMARY_FIELDS if f.name == "zone_visits")
 # a visit is an entry and an exit, each seen in a frame of its own: at 30 fps at most 15 a second
 _VISITS_PER_S = 15
+_UPTIME_SLACK_S = 0.01  # seconds_up is a float32 on the wire
 
 
 def _most_visits(duration: np.ndarray | float) -> np.ndarray:
@@ -366,4 +368,18 @@ def check_line_count(
     if layout is not None and layout.lines is not None and row["line_id"] not in layout.lines:
         declared = ", ".join(sorted(layout.lines))
         return f"unknown line {row['line_id']!r} for camera {row['camera_id']!r} (declared: {declared})"
+    return None
+
+
+def check_uptime(item: UptimeIn, now: float, limits: IngestLimits) -> str | None:
+    """A camera's uptime in a bucket that lies within one hour (uptime is kept per hour), at most its length."""
+    row = item.row
+    if row["bucket_seconds"] > 0 and HOUR % row["bucket_seconds"]:
+        return f"bucket_seconds {row['bucket_seconds']} does not divide an hour: uptime is kept per hour"
+    problem = _bucket_problem(row, now, limits)
+    if problem:
+        return problem
+    up = row["seconds_up"]
+    if not (math.isfinite(up) and 0.0 <= up <= row["bucket_seconds"] + _UPTIME_SLACK_S):
+        return f"seconds_up {up:g} is not within 0-{row['bucket_seconds']} (the bucket's length)"
     return None

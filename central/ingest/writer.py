@@ -12,23 +12,32 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, literal, select, tuple_, union_all
+from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from central.config import CardinalityLimits, IngestLimits
 from central.db.engine import database_file_problem
-from central.db.schema import cameras, heatmap_daily, lines, zones
 from central.ingest import validate
 from central.ingest.dialects import for_engine
-from central.ingest.items import SUMMARY_COLUMNS, Batch, ItemResult, Kind, LineCountIn, Status, SummaryColumns, TileIn
+from central.ingest.items import (
+    SUMMARY_COLUMNS,
+    Batch,
+    ItemResult,
+    Kind,
+    LineCountIn,
+    Status,
+    SummaryColumns,
+    TileIn,
+    UptimeIn,
+)
 from central.ingest.known_ids import KnownIds
+from central.ingest.lookups import day_shapes, declared_layouts
 from central.ingest.retimed import retimed
 from central.ingest.transaction import Accepted, GroupWriter, Stored
-from central.ingest.validate import Layout
 from central.timebuckets import day_of
 from retail_common.ids import is_id
 
@@ -45,7 +54,12 @@ def _key(batch: Batch, kind: Kind, i: int) -> str:
     """The key item ``i`` of its kind is acknowledged under."""
     if kind is Kind.SUMMARY:
         return batch.summaries.track_id[i]
-    return (batch.tiles if kind is Kind.TILE else batch.line_counts)[i].key
+    return _others(batch)[kind][i].key
+
+
+def _others(batch: Batch) -> dict[Kind, Sequence[TileIn | LineCountIn | UptimeIn]]:
+    """The batch's items other than summaries, by kind, in the order they are answered."""
+    return {Kind.TILE: batch.tiles, Kind.LINE_COUNT: batch.line_counts, Kind.CAMERA_UPTIME: batch.uptimes}
 
 
 def _brief(e: Exception) -> str:
@@ -72,7 +86,7 @@ class Checked:
 class Committed:
     """A batch after :meth:`IngestWriter.commit_group`: one result per item, and the summaries it stored."""
 
-    results: list[ItemResult]  # in the batch's order (summaries, tiles, line counts)
+    results: list[ItemResult]  # in the batch's order (summaries, tiles, line counts, uptimes)
     store_id: str
     summaries: SummaryColumns  # the batch's summaries
     stored: set[int]  # positions in ``summaries`` of those this commit stored
@@ -104,7 +118,7 @@ class IngestWriter:
         self.transaction = GroupWriter(engine, for_engine(engine))
 
     def push(self, batch: Batch) -> list[ItemResult]:
-        """One result per item, in the batch's order (summaries, tiles, line counts)."""
+        """One result per item, in the batch's order (summaries, tiles, line counts, uptimes)."""
         return self.commit(self.check(batch))
 
     def check(self, batch: Batch) -> Checked:
@@ -121,8 +135,8 @@ class IngestWriter:
         named = set(batch.summaries.camera_id) | {c.row["camera_id"] for c in batch.line_counts}
         camera_ids = {c for c in named if is_id(c)}
         try:
-            layouts = self.layouts(batch.store_id, camera_ids)
-            shapes = self._day_shapes(batch.store_id, batch.tiles)
+            layouts = declared_layouts(self.engine, batch.store_id, camera_ids)
+            shapes = day_shapes(self.engine, batch.store_id, batch.tiles)
             self.known.load(batch.store_id)
         except DBAPIError as e:
             checked.retry_reason = self._retry_reason([batch], e)
@@ -151,6 +165,10 @@ class IngestWriter:
                 results[(Kind.LINE_COUNT, i)] = ItemResult(Kind.LINE_COUNT, c.key, Status.REJECTED, reason)
             else:
                 counts.append(c)
+        for i, u in enumerate(batch.uptimes):
+            reason = validate.check_uptime(u, now, self.limits)
+            if reason:
+                results[(Kind.CAMERA_UPTIME, i)] = ItemResult(Kind.CAMERA_UPTIME, u.key, Status.REJECTED, reason)
         # past a bound on the store's cameras, zones or lines: refused alone, before the transaction
         for (kind, i), reason in self.known.refuse(batch, layouts, results.keys()).items():
             results[(kind, i)] = ItemResult(kind, _key(batch, kind, i), Status.REJECTED, reason)
@@ -165,7 +183,8 @@ class IngestWriter:
         accepted_summaries = [i for i in accepted_summaries if i not in moved]
         tiles = [t for i, t in enumerate(batch.tiles) if (Kind.TILE, i) not in results]
         counts = [c for i, c in enumerate(batch.line_counts) if (Kind.LINE_COUNT, i) not in results]
-        checked.accepted = Accepted.of(summaries, accepted_summaries, tiles, counts)
+        uptimes = [u for i, u in enumerate(batch.uptimes) if (Kind.CAMERA_UPTIME, i) not in results]
+        checked.accepted = Accepted.of(summaries, accepted_summaries, tiles, counts, uptimes)
         return checked
 
     def commit(self, checked: Checked) -> list[ItemResult]:
@@ -282,10 +301,12 @@ class IngestWriter:
         batch, accepted = checked.batch, checked.accepted
         tiles = {id(t): i for i, t in enumerate(batch.tiles)}
         counts = {id(c): i for i, c in enumerate(batch.line_counts)}
+        uptimes = {id(u): i for i, u in enumerate(batch.uptimes)}
         return (
             [(Kind.SUMMARY, i) for i in accepted.summaries]
             + [(Kind.TILE, tiles[id(t)]) for t in accepted.tiles]
             + [(Kind.LINE_COUNT, counts[id(c)]) for c in accepted.counts]
+            + [(Kind.CAMERA_UPTIME, uptimes[id(u)]) for u in accepted.uptimes]
         )
 
     @staticmethod
@@ -296,6 +317,7 @@ class IngestWriter:
             [i for kind, i in part if kind is Kind.SUMMARY],
             [batch.tiles[i] for kind, i in part if kind is Kind.TILE],
             [batch.line_counts[i] for kind, i in part if kind is Kind.LINE_COUNT],
+            [batch.uptimes[i] for kind, i in part if kind is Kind.CAMERA_UPTIME],
         )
 
     def _committed(self, checked: Checked, stored: Stored | None, retry_reason: str) -> Committed:
@@ -314,11 +336,7 @@ class IngestWriter:
                 or ItemResult(Kind.SUMMARY, k, Status.STORED if i in new else Status.DUPLICATE)
                 for i, k in enumerate(keys)
             ]
-        others: tuple[tuple[Kind, Sequence[TileIn | LineCountIn]], ...] = (
-            (Kind.TILE, batch.tiles),
-            (Kind.LINE_COUNT, batch.line_counts),
-        )
-        for kind, items in others:
+        for kind, items in _others(batch).items():
             for i, item in enumerate(items):
                 if (kind, i) in rejected:
                     ordered.append(rejected[(kind, i)])
@@ -339,52 +357,3 @@ class IngestWriter:
             e,
         )
         return f"database unavailable ({type(e.orig).__name__ if e.orig else type(e).__name__}): {str(e.orig)[:200]}"
-
-    # --- reads that validation needs --------------------------------------------------------
-
-    def layouts(self, store_id: str, camera_ids: Iterable[str]) -> dict[str, Layout]:
-        """Declared zones and lines of the batch's cameras that an agent has declared."""
-        wanted = sorted(set(camera_ids))
-        if not wanted:
-            return {}
-        # one round trip: the declared cameras ("c"), and the zones ("z") and lines ("l") of the wanted ones
-        query = union_all(
-            select(cameras.c.camera_id, literal("c"), literal("")).where(
-                cameras.c.store_id == store_id, cameras.c.camera_id.in_(wanted), cameras.c.declared
-            ),
-            select(zones.c.camera_id, literal("z"), zones.c.zone_id).where(
-                zones.c.store_id == store_id, zones.c.camera_id.in_(wanted)
-            ),
-            select(lines.c.camera_id, literal("l"), lines.c.line_id).where(
-                lines.c.store_id == store_id, lines.c.camera_id.in_(wanted)
-            ),
-        )
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        found = {cam: (set[str](), set[str]()) for cam, what, _ in rows if what == "c"}
-        for cam, what, ident in rows:
-            if cam in found and what != "c":
-                found[cam][0 if what == "z" else 1].add(ident)
-        return {c: Layout(frozenset(z), frozenset(ln)) for c, (z, ln) in found.items()}
-
-    def _day_shapes(self, store_id: str, tiles: Sequence[TileIn]) -> dict[tuple[str, int], tuple[int, int]]:
-        keys = sorted(
-            {
-                (t.row["camera_id"], day_of(t.row["bucket_start"]))
-                for t in tiles
-                # a missing start or a bad id is the validator's to report
-                if math.isfinite(t.row["bucket_start"]) and is_id(t.row["camera_id"])
-            }
-        )
-        if not keys:
-            return {}
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    heatmap_daily.c.camera_id, heatmap_daily.c.day, heatmap_daily.c.rows, heatmap_daily.c.cols
-                ).where(
-                    heatmap_daily.c.store_id == store_id,
-                    tuple_(heatmap_daily.c.camera_id, heatmap_daily.c.day).in_(keys),
-                )
-            )
-            return {(cam, day): (r, c) for cam, day, r, c in rows}

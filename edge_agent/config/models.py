@@ -278,6 +278,13 @@ class RuntimeConfig(StrictModel):
     reconnect_initial_s: float = Field(1.0, gt=0, le=600, description="first wait before reopening a failed camera")
     reconnect_max_s: float = Field(60.0, gt=0, le=3600, description="longest wait between reconnection attempts")
     flush_interval_s: float = Field(5.0, gt=0, le=600, description="how often ended heatmap/line buckets are stored")
+    uptime_bucket_s: int = Field(
+        900,
+        ge=60,
+        le=3600,
+        description="bucket of each camera's connected seconds sent to central (divides an hour); central shows "
+        "hours a camera was down as missing data, not as an empty store",
+    )
     retention_days: float = Field(30.0, gt=0, le=3650, description="synced data older than this is deleted")
     disk_budget_mb: float = Field(
         2048.0, gt=0, le=10_000_000, description="most space the store may use; synced data goes first, unsynced never"
@@ -287,6 +294,13 @@ class RuntimeConfig(StrictModel):
     supervisor: SupervisorConfig = Field(
         default_factory=SupervisorConfig, description="restarts of camera and sync threads that die"
     )
+
+    @field_validator("uptime_bucket_s")
+    @classmethod
+    def _divides_an_hour(cls, value: int) -> int:
+        if 3600 % value:
+            raise ValueError(f"{value} does not divide an hour (3600 s): use 60, 300, 600, 900, 1200, 1800 or 3600")
+        return value
 
 
 class SyncConfig(StrictModel):

@@ -202,8 +202,9 @@ class Agent:
     def _remove_camera(self, camera_id: str) -> None:
         self._camera_stops.pop(camera_id).set()
         self.supervisor.remove(camera_thread(camera_id)).join(10)
-        self.workers.pop(camera_id)
+        worker = self.workers.pop(camera_id)
         self._scheduler().close_pipeline(camera_id)
+        self._scheduler().close_uptime(worker)
 
     def reload(self) -> None:
         """Applies a changed camera list from the configuration file (SIGHUP); restarts failed workers."""

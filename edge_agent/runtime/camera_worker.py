@@ -20,10 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge_agent.analytics.uptime import UptimeMeter
 from edge_agent.config.models import CameraConfig, RuntimeConfig
 from edge_agent.ingest.video_source import SourceError, VideoSource, is_live
 from edge_agent.runtime.supervisor import describe
 from retail_common.backoff import Backoff
+from retail_common.summary import CameraUptime
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,7 @@ class CameraWorker:
         self.clock = clock
         self.queue: queue.Queue[CameraFrame] = queue.Queue(maxsize=runtime.queue_size)
         self.stats = CameraStats()
+        self.uptime = UptimeMeter(camera.id, runtime.uptime_bucket_s, time.time())  # guarded by ``lock``
         self.lock = threading.Lock()
         self._last_person = clock()
         self._last_sample: float | None = None
@@ -105,9 +108,19 @@ class CameraWorker:
             self._run()
         except Exception as e:
             with self.lock:
-                self.stats.connected = False
+                self._set_connected(False)
                 self.stats.last_error = describe(e)
             raise
+
+    def _set_connected(self, connected: bool) -> None:
+        """The camera's state and its uptime meter together (the caller holds ``lock``)."""
+        self.stats.connected = connected
+        self.uptime.set_connected(connected, time.time())
+
+    def take_uptime(self, now: float, closing: bool = False) -> list[CameraUptime]:
+        """The camera's connected seconds per bucket that ended by ``now`` (``closing``: the current one too)."""
+        with self.lock:
+            return self.uptime.take_all(now) if closing else self.uptime.take_closed(now)
 
     def _run(self) -> None:
         backoff = Backoff(self.runtime.reconnect_initial_s, self.runtime.reconnect_max_s)
@@ -118,7 +131,7 @@ class CameraWorker:
                 self._failed(str(e), backoff)
                 continue
             with self.lock:
-                self.stats.connected = True
+                self._set_connected(True)
                 self.stats.width, self.stats.height, self.stats.source_fps = source.width, source.height, source.fps
             logger.info(
                 "camera %s: reading %s (%dx%d, %.1f fps)",
@@ -143,7 +156,7 @@ class CameraWorker:
             if not is_live(self.camera.source) and not self.camera.loop:
                 with self.lock:
                     self.stats.finished = True
-                    self.stats.connected = False
+                    self._set_connected(False)
                 logger.info("camera %s: end of file %s", self.camera.id, self.camera.source)
                 return
             if is_live(self.camera.source):
@@ -210,7 +223,7 @@ class CameraWorker:
     def _failed(self, error: str, backoff: Backoff) -> None:
         delay = backoff.next_delay()
         with self.lock:
-            self.stats.connected = False
+            self._set_connected(False)
             self.stats.last_error = error
             self.stats.reconnects += 1
         logger.warning("camera %s: %s; reconnecting in %.1f s", self.camera.id, error, delay)

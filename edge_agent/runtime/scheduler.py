@@ -4,7 +4,8 @@ lines, heatmaps and behaviour per camera, and everything stored in the local SQL
 Each :meth:`Scheduler.step` gathers up to ``max_batch`` frames (at most one per camera per round, so a busy
 camera cannot starve the others), detects them grouped by image shape, feeds each camera's pipeline, stores
 the summaries of tracks that ended, and, when due, the heatmap and line buckets that closed and the store's
-housekeeping (retention and disk budget).
+housekeeping (retention and disk budget). Each camera's connected seconds per bucket are stored with them, so
+that central tells an hour the camera was down from an hour nobody came.
 """
 
 from __future__ import annotations
@@ -163,6 +164,12 @@ class Scheduler:
         for pipeline in self.pipelines.values():
             self.store.merge_tiles(pipeline.heatmap.take_closed(now))
             self.store.merge_line_counts(pipeline.take_closed_line_counts(now))
+        for worker in list(self.workers.values()):
+            self.store.merge_uptimes(worker.take_uptime(now))
+
+    def close_uptime(self, worker: CameraWorker) -> None:
+        """A camera is closing: its uptime so far is stored, the bucket in progress included."""
+        self.store.merge_uptimes(worker.take_uptime(time.time(), closing=True))
 
     def close_pipeline(self, camera_id: str) -> None:
         """Open tracks become summaries; the buckets in progress are stored (merged after a restart)."""
@@ -178,6 +185,8 @@ class Scheduler:
     def close(self) -> None:
         for camera_id in list(self.pipelines):
             self.close_pipeline(camera_id)
+        for worker in list(self.workers.values()):
+            self.close_uptime(worker)
 
     def housekeeping(self, now: float) -> None:
         runtime = self.config.runtime

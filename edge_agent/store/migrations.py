@@ -76,6 +76,27 @@ def _v3(db: sqlite_utils.Database) -> None:
         db.execute(f"ALTER TABLE {table} ADD COLUMN retry_after FLOAT")  # NULL: ready to be pushed
 
 
+def _v4(db: sqlite_utils.Database) -> None:
+    """Each camera's connected seconds per bucket, an outbox item like line counts."""
+    db.table("camera_uptime").create(
+        {
+            "camera_id": str,
+            "bucket_start": float,
+            "bucket_seconds": int,
+            "seconds_up": float,
+            "updated_at": float,
+            "synced_at": float,
+            "sync_error": str,
+            "retries": int,
+            "retry_after": float,
+        },
+        pk=("camera_id", "bucket_start"),
+        not_null={"bucket_seconds", "seconds_up", "retries"},
+        defaults={"retries": 0},
+    )
+    db.execute("CREATE INDEX idx_camera_uptime_pending ON camera_uptime(synced_at, sync_error)")
+
+
 #: MIGRATIONS[i] takes the schema from version i to version i + 1.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from retail_common.fields import SUMMARY_FIELDS, Kind
-from retail_common.summary import HeatmapTile, LineCount, TrackSummary
+from retail_common.summary import CameraUptime, HeatmapTile, LineCount, TrackSummary
 
 
 def to_json(value: Any) -> str:
@@ -55,4 +55,13 @@ def count_of(r: dict[str, Any]) -> LineCount:
         bucket_seconds=r["bucket_seconds"],
         in_count=r["in_count"],
         out_count=r["out_count"],
+    )
+
+
+def uptime_of(r: dict[str, Any]) -> CameraUptime:
+    return CameraUptime(
+        camera_id=r["camera_id"],
+        bucket_start=r["bucket_start"],
+        bucket_seconds=r["bucket_seconds"],
+        seconds_up=r["seconds_up"],
     )

@@ -14,8 +14,8 @@ from typing import TypeVar
 import sqlite_utils
 
 from edge_agent.store.migrations import MIGRATIONS, SCHEMA_VERSION
-from edge_agent.store.rows import count_of, summary_of, summary_row, tile_of, to_json
-from retail_common.summary import HeatmapTile, LineCount, TrackSummary
+from edge_agent.store.rows import count_of, summary_of, summary_row, tile_of, to_json, uptime_of
+from retail_common.summary import CameraUptime, HeatmapTile, LineCount, TrackSummary
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +24,13 @@ class StoreError(RuntimeError):
     """The store cannot be opened or written."""
 
 
-OUTBOX_TABLES = ("track_summaries", "heatmap_tiles", "line_counts")
-_AGE_COLUMNS = {"track_summaries": "end_time", "heatmap_tiles": "bucket_start", "line_counts": "bucket_start"}
+OUTBOX_TABLES = ("track_summaries", "heatmap_tiles", "line_counts", "camera_uptime")
+_AGE_COLUMNS = {
+    "track_summaries": "end_time",
+    "heatmap_tiles": "bucket_start",
+    "line_counts": "bucket_start",
+    "camera_uptime": "bucket_start",
+}
 T = TypeVar("T")
 _PENDING = "synced_at IS NULL AND sync_error IS NULL"
 
@@ -35,15 +40,18 @@ _WHERE = {
     "track_summaries": "track_id = ?",
     "heatmap_tiles": "camera_id = ? AND bucket_start = ?",
     "line_counts": "camera_id = ? AND line_id = ? AND bucket_start = ?",
+    "camera_uptime": "camera_id = ? AND bucket_start = ?",
 }
 
 
 def _item_keys(outbox: Outbox) -> list[tuple[str, tuple[object, ...]]]:
     """(table, parameters of its ``_WHERE``) of every item, in push order."""
+    keys: list[tuple[str, tuple[object, ...]]] = [("track_summaries", (x.track_id,)) for x in outbox.summaries]
     return (
-        [("track_summaries", (x.track_id,)) for x in outbox.summaries]
+        keys
         + [("heatmap_tiles", (x.camera_id, x.bucket_start)) for x in outbox.tiles]
         + [("line_counts", (x.camera_id, x.line_id, x.bucket_start)) for x in outbox.line_counts]
+        + [("camera_uptime", (x.camera_id, x.bucket_start)) for x in outbox.uptimes]
     )
 
 
@@ -61,17 +69,19 @@ class Outbox:
     summaries: list[TrackSummary] = field(default_factory=list)
     tiles: list[HeatmapTile] = field(default_factory=list)
     line_counts: list[LineCount] = field(default_factory=list)
+    uptimes: list[CameraUptime] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.summaries) + len(self.tiles) + len(self.line_counts)
+        return len(self.summaries) + len(self.tiles) + len(self.line_counts) + len(self.uptimes)
 
     def where(self, flags: Sequence[T], keep: Callable[[T], bool]) -> Outbox:
-        """The items whose flag (one per item, in push order: summaries, tiles, counts) passes ``keep``."""
-        s, t = len(self.summaries), len(self.tiles)
+        """The items whose flag (one per item, in push order: summaries, tiles, counts, uptimes) passes ``keep``."""
+        s, t, c = len(self.summaries), len(self.tiles), len(self.line_counts)
         return Outbox(
             [x for x, f in zip(self.summaries, flags[:s], strict=True) if keep(f)],
             [x for x, f in zip(self.tiles, flags[s : s + t], strict=True) if keep(f)],
-            [x for x, f in zip(self.line_counts, flags[s + t :], strict=True) if keep(f)],
+            [x for x, f in zip(self.line_counts, flags[s + t : s + t + c], strict=True) if keep(f)],
+            [x for x, f in zip(self.uptimes, flags[s + t + c :], strict=True) if keep(f)],
         )
 
 
@@ -224,6 +234,25 @@ class EdgeStore:
                     ),
                 )
 
+    def merge_uptimes(self, uptimes: Iterable[CameraUptime]) -> None:
+        """Adds a camera's connected seconds to what is stored for the same bucket (an agent restarted within a
+        bucket reports it twice), capped at the bucket's length. Unlike tiles and counts, a bucket already sent
+        is sent again with the sum: central replaces a camera's uptime in a bucket, never adds to it."""
+        now = time.time()
+        with self.conn:
+            for u in uptimes:
+                row = self.conn.execute(
+                    "SELECT seconds_up FROM camera_uptime WHERE camera_id = ? AND bucket_start = ?",
+                    (u.camera_id, u.bucket_start),
+                ).fetchone()
+                total = min(float(u.bucket_seconds), u.seconds_up + (row[0] if row is not None else 0.0))
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO camera_uptime (camera_id, bucket_start, bucket_seconds, seconds_up, "
+                    "updated_at, synced_at, sync_error, retries, retry_after) VALUES (?, ?, ?, ?, ?, NULL, NULL, 0, "
+                    "NULL)",
+                    (u.camera_id, u.bucket_start, u.bucket_seconds, round(total, 3), now),
+                )
+
     def used_bytes(self) -> int:
         pages, free, size = (
             int(self.db.execute(f"PRAGMA {p}").fetchone()[0]) for p in ("page_count", "freelist_count", "page_size")
@@ -288,7 +317,16 @@ class EdgeStore:
                 [at, buckets_ended_before, max(room, 0)],
             )
         ]
-        return Outbox(summaries, tiles, counts)
+        room -= len(counts)
+        uptimes = [
+            uptime_of(r)
+            for r in self.db.query(
+                f"SELECT * FROM camera_uptime WHERE {ready} AND bucket_start + bucket_seconds <= ? "
+                "ORDER BY bucket_start LIMIT ?",
+                [at, buckets_ended_before, max(room, 0)],
+            )
+        ]
+        return Outbox(summaries, tiles, counts, uptimes)
 
     def mark_retry(self, outbox: Outbox, now: float, max_retries: int, set_aside_s: float) -> Outbox:
         """Central asked to retry these items while it stored others of the same push: counts it, and sets an

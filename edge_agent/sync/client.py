@@ -91,6 +91,7 @@ class CentralClient:
             summary_columns=convert.summary_columns(outbox.summaries) if outbox.summaries else None,
             tiles=[convert.tile_pb(t) for t in outbox.tiles],
             line_counts=[convert.line_count_pb(c) for c in outbox.line_counts],
+            camera_uptime=[convert.uptime_pb(u) for u in outbox.uptimes],
         )
         ack = self.stub.Push(request, metadata=self.metadata, timeout=self.config.timeout_s)
         if len(ack.results) != len(outbox):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from google.protobuf.timestamp_pb2 import Timestamp
 from retail_proto.v1 import edge_sync_pb2 as pb
 
-from retail_common.summary import HeatmapTile, LineCount, TrackSummary
+from retail_common.summary import CameraUptime, HeatmapTile, LineCount, TrackSummary
 
 
 def timestamp(ts: float) -> Timestamp:
@@ -67,4 +67,13 @@ def line_count_pb(c: LineCount) -> pb.LineCount:
         bucket_seconds=c.bucket_seconds,
         in_count=c.in_count,
         out_count=c.out_count,
+    )
+
+
+def uptime_pb(u: CameraUptime) -> pb.CameraUptime:
+    return pb.CameraUptime(
+        camera_id=u.camera_id,
+        bucket_start=timestamp(u.bucket_start),
+        bucket_seconds=u.bucket_seconds,
+        seconds_up=u.seconds_up,
     )

@@ -19,12 +19,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from retail_proto.v1 import edge_sync_pb2 as pb
 
 from tests.central.test_serve import central_process, cli
-from tests.grpc_fixtures import auth, push, stub, summary
+from tests.grpc_fixtures import auth, push, stamp, stub, summary
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
@@ -39,6 +41,10 @@ FLAGS = [
 OUTPUT = Path(os.environ.get("RETAIL_TEST_OUTPUT", Path(__file__).resolve().parents[2] / "test-output")) / "dashboard"
 WS_OPEN = "Websocket connection 0 is now open"
 LIVE_STORE = "live-1"
+TIMEZONE = "Asia/Kolkata"  # the live store's: +05:30, an offset that is not a whole hour
+# the x of every grey "missing data" band on the page, read from Bokeh's document model
+GAP_BANDS_JS = """() => Bokeh.documents.flatMap(d => [...d._all_models.values()])
+    .filter(m => m.name === "missing-data").flatMap(r => Array.from(r.data_source.data.x))"""
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
 
@@ -77,6 +83,7 @@ def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
     viewer = cli("apikeys", "create", "store-manager", "--role", "viewer", "--database", database_url)
     admin = cli("apikeys", "create", "analyst", "--role", "admin", "--database", database_url)
     live_token = cli("stores", "create", LIVE_STORE, "--name", "Live Street", "--database", database_url)
+    cli("stores", "set-timezone", LIVE_STORE, TIMEZONE, "--database", database_url)
     with central_process(database_url, "--config", str(config), keep_log=False) as (grpc_port, base, _proc):
         sim = subprocess.run(
             [
@@ -152,12 +159,17 @@ def settle_visitors(page: object, expected: int, timeout_s: float = 30) -> int:
     return shown
 
 
+def local_days(central: Central, store_id: str, days: int) -> dict[str, str]:
+    """``from``/``to`` of the last ``days`` local days of the store (today included), as the dashboard picks them."""
+    tz = ZoneInfo(central.api(f"/stores/{store_id}").json()["timezone"])
+    today = datetime.now(timezone.utc).astimezone(tz).date()
+    start = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), tzinfo=tz)
+    end = datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    return {"from": start.isoformat(), "to": end.isoformat()}
+
+
 def api_visits(central: Central, store_id: str, days: int) -> int:
-    today = datetime.now(timezone.utc).date()
-    start = today - timedelta(days=days - 1)
-    reply = central.api(
-        f"/stores/{store_id}/traffic", **{"from": start.isoformat(), "to": (today + timedelta(days=1)).isoformat()}
-    )
+    reply = central.api(f"/stores/{store_id}/traffic", **local_days(central, store_id, days))
     assert reply.status_code == 200, reply.text
     return int(reply.json()["visits"])
 
@@ -198,6 +210,13 @@ def test_overview_and_store_pages_show_the_api_numbers(browser: object, central:
     page = open_dashboard(browser, central, central.viewer_key)
     summary_line = wait_text(page, r"\d+ stores · ")
     assert summary_line.startswith("4 stores")  # three simulated and the live one
+    today = datetime.now(timezone.utc).date()
+    utc_days = {"from": (today - timedelta(days=6)).isoformat(), "to": (today + timedelta(days=1)).isoformat()}
+    overview = {s["store_id"]: s for s in central.api("/overview", **utc_days).json()["stores"]}
+    for store_id, name in (("sim-001", "Sim Riverside 001"), ("sim-002", "Sim Old Town 002")):
+        row = page.locator(".tabulator-row", has_text=name).first
+        shown = row.locator('[tabulator-field="visitors"]').inner_text()
+        assert int(shown) == overview[store_id]["period"]["visits"] > 0
     shot(page, "overview")
     # a click on a store's row opens its page, showing the API's visitors for the same range (default 7 days)
     expected = api_visits(central, "sim-001", 7)
@@ -241,6 +260,32 @@ def test_a_pushed_summary_appears_without_a_reload(browser: object, central: Cen
     ack = stub(central.grpc_port).Push(batch, metadata=auth(central.live_token), timeout=10)
     assert [r.status for r in ack.results] == [1]
     assert settle_visitors(page, before + 1) == before + 1
+    page.close()
+
+
+def test_an_hour_with_a_disconnected_camera_shows_as_a_gap(browser: object, central: Central) -> None:
+    hour = int(time.time() // 3600 * 3600)
+    up, down = hour - 4 * 3600, hour - 3 * 3600  # the camera delivered frames, then was disconnected an hour
+    uptime = [
+        pb.CameraUptime(camera_id="cam2", bucket_start=stamp(h), bucket_seconds=3600, seconds_up=s)
+        for h, s in ((up, 3600.0), (down, 0.0), (hour - 2 * 3600, 3600.0))
+    ]
+    batch = push(LIVE_STORE, [summary(LIVE_STORE, camera_id="cam2", start=up + 60)], camera_uptime=uptime)
+    ack = stub(central.grpc_port).Push(batch, metadata=auth(central.live_token), timeout=10)
+    assert {r.status for r in ack.results} == {1}
+    series = central.api(f"/stores/{LIVE_STORE}/traffic", camera_id="cam2", **local_days(central, LIVE_STORE, 2))
+    points = {p["ts"]: p for p in series.json()["series"][0]["points"]}
+    assert points[down]["missing"] is True
+    assert points[down]["visits"] is None  # missing, not zero
+
+    page = open_dashboard(browser, central, central.viewer_key, f"/dashboard?store={LIVE_STORE}")
+    page.locator(".bk-tab", has_text="Store").click()
+    wait_text(page, r"\d+ hours? missing data")
+    bands = page.evaluate(GAP_BANDS_JS)  # x of each grey band, in the store's local time (ms)
+    offset_ms = ZoneInfo(TIMEZONE).utcoffset(datetime.fromtimestamp(down)).total_seconds() * 1000
+    assert (down + 1800) * 1000 + offset_ms in bands
+    assert (up + 1800) * 1000 + offset_ms not in bands
+    shot(page, "store-with-gap")
     page.close()
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, insert, select, text
 
 from central.db import paths
 from central.db.migrate import alembic_config, current_revision, head_revision, upgrade
-from central.db.schema import agent_heartbeats, agents, metadata, track_summaries
+from central.db.schema import agent_heartbeats, agents, metadata, stores, track_summaries
 
 
 def test_migrated_database_matches_the_schema(engine: Engine) -> None:
@@ -147,4 +147,25 @@ def test_agents_stored_under_0002_survive_0003_and_its_downgrade(engine: Engine)
         history = conn.execute(text("SELECT agent_id, received_at FROM agent_heartbeats ORDER BY agent_id")).all()
     assert [tuple(r) for r in kept] == [("edge-1", "s2"), ("edge-2", "s2")]
     assert [tuple(r) for r in history] == [("edge-1", 1.9e9), ("edge-2", 1.8e9)]
+    assert upgrade(engine) == head_revision(engine)
+
+
+def test_stores_under_0003_read_in_utc_after_0004_and_survive_its_downgrade(engine: Engine) -> None:
+    """0004 gives existing stores the UTC zone they were shown in, and its downgrade keeps them."""
+    config = alembic_config(engine)
+    command.downgrade(config, "0003")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO stores (store_id, name, token_salt, token_hash, created_at, token_rotated_at) "
+                "VALUES ('s1', 'Main street', :b, :b, 1.8e9, 1.8e9)"
+            ),
+            {"b": b"x"},
+        )
+    assert upgrade(engine) == head_revision(engine)
+    with engine.connect() as conn:
+        assert conn.execute(select(stores.c.store_id, stores.c.timezone)).all() == [("s1", "UTC")]
+    command.downgrade(config, "0003")
+    with engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(text("SELECT store_id, name FROM stores"))] == [("s1", "Main street")]
     assert upgrade(engine) == head_revision(engine)

@@ -14,9 +14,10 @@ from grpc_fixtures import running_ingest
 from sqlalchemy import func, select
 
 from central.db.engine import make_engine
-from central.db.schema import heatmap_daily, line_hourly, track_summaries, traffic_hourly
+from central.db.schema import heatmap_daily, line_hourly, track_summaries, traffic_hourly, uptime_hourly
 from fleet_sim import run_simulation
 from fleet_sim.generate import TrackLibrary, generate_day, simulated_days
+from fleet_sim.outages import outage_of
 from fleet_sim.stores import GRID_COLS, GRID_ROWS, PEAKS, in_peak, make_stores
 from retail_common.summary import MAX_PATH_POINTS
 from retail_common.taxonomy import LABELS
@@ -34,7 +35,7 @@ def test_a_simulated_fleet_is_stored_once_and_its_rollups_match_what_was_sent(da
         target = f"127.0.0.1:{central.port}"
         first = run_simulation(database_url, target, stores=2, days=1, seed=3, agents=2, end=WEEK_END)
         again = run_simulation(database_url, target, stores=2, days=1, seed=3, agents=2, end=WEEK_END)
-    sent = first.total("summaries") + first.total("tiles") + first.total("line_counts")
+    sent = first.total("summaries") + first.total("tiles") + first.total("line_counts") + first.total("uptimes")
     assert first.ok, first.lines()
     assert first.total("summaries") > 500
     assert first.total("stored") == sent
@@ -61,11 +62,36 @@ def test_a_simulated_fleet_is_stored_once_and_its_rollups_match_what_was_sent(da
         }
         raw = conn.execute(select(func.count()).select_from(track_summaries)).scalar_one()
         days = conn.execute(select(func.count()).select_from(heatmap_daily)).scalar_one()
+        hours_up = conn.execute(select(func.count()).select_from(uptime_hourly)).scalar_one()
     engine.dispose()
     assert {store: int(n) for store, n in visits.items()} == {s: t.summaries for s, t in first.stores.items()}
     assert doors == {s: (t.line_in, t.line_out) for s, t in first.stores.items()}
     assert raw == first.total("summaries")
     assert days >= 4  # every camera of both stores (2-4 each) has its day's heatmap
+    assert hours_up == first.total("uptimes")  # one hour each
+    assert first.total("uptimes") == 24 * sum(len(s.cameras) for s in make_stores(2, seed=3))
+
+
+def test_some_days_a_camera_is_dead_for_hours_and_sees_nobody(library: TrackLibrary) -> None:
+    stores = make_stores(6, seed=5)
+    days = simulated_days(14, end=WEEK_END)
+    found = [(store, d) for d in days for store in stores if outage_of(store, d, seed=5) is not None]
+    assert 0 < len(found) < len(stores) * len(days) / 4  # some, not most
+    store, d = found[0]
+    day = generate_day(store, d, library, seed=5)
+    dead = day.outage
+    assert dead is not None
+    assert dead.camera_id != store.entrance.camera_id
+    assert 2 * 3600 <= dead.end - dead.start <= 4 * 3600
+    assert day.opens <= dead.start < dead.end <= day.closes
+    assert len(day.uptimes) == 24 * len(store.cameras)
+    down = [u for u in day.uptimes if u.seconds_up == 0]
+    assert {u.camera_id for u in down} == {dead.camera_id}
+    assert [u.bucket_start for u in down] == list(np.arange(dead.start, dead.end, 3600.0))
+    seen = [s for s in day.summaries if s.camera_id == dead.camera_id]
+    assert seen  # before and after the outage
+    assert not any(s.start_time < dead.end and s.end_time > dead.start for s in seen)
+    assert not any(t.camera_id == dead.camera_id and dead.start <= t.bucket_start < dead.end for t in day.tiles)
 
 
 def test_generation_is_reproducible_from_the_seed(library: TrackLibrary) -> None:

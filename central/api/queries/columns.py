@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, Executable, Row, func, literal_column, select
+from sqlalchemy import ColumnElement, Connection, Executable, Row, case, func, literal_column, select
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from central.api.timerange import Bucket, TimeRange
-from central.timebuckets import DAY
+from central.localtime import LocalClock
+from central.timebuckets import DAY, HOUR
 from retail_common.fields import INT32_MAX
 
 logger = logging.getLogger(__name__)
@@ -65,11 +68,71 @@ def bounds(rng: TimeRange, bucket: Bucket) -> tuple[int, int]:
     return min(lo, INT32_MAX), min(hi, INT32_MAX)
 
 
-def bucket_expr(hour: KeyedColumnElement[Any], bucket: Bucket) -> ColumnElement[Any]:
-    if bucket is Bucket.HOUR:
-        return hour
-    day: ColumnElement[Any] = literal_column(str(DAY))
-    return hour - hour % day
+def _int(value: int) -> ColumnElement[Any]:
+    """An integer inlined in the SQL text, so that GROUP BY repeats the selected expression exactly."""
+    return literal_column(str(int(value)))
+
+
+def _day_label(day: date) -> int:
+    """The label :meth:`Buckets.expr` gives a local day: its midnight counted in local seconds since 1970."""
+    return (day - date(1970, 1, 1)).days * DAY
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """The buckets of one series in a store's local time (see :mod:`central.localtime`), over rollups keyed by
+    UTC hour: ``starts`` are the UTC starts of the buckets that overlap the range, ``[lo, hi)`` the hours they
+    cover (integers, so that comparisons with the ``hour`` columns use their indexes)."""
+
+    bucket: Bucket
+    clock: LocalClock
+    starts: list[int]
+    lo: int
+    hi: int
+    _start_of_label: dict[int, int] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, rng: TimeRange, bucket: Bucket, clock: LocalClock) -> Buckets:
+        if bucket is Bucket.HOUR:
+            lo, hi = bounds(rng, bucket)
+            return cls(bucket, clock, list(range(lo, hi, HOUR)), lo, hi)
+        days = clock.day_starts(rng.start, rng.end)
+        starts = days[:-1]
+        labels = {_day_label(clock.date_of(s)): s for s in starts}
+        return cls(bucket, clock, starts, min(days[0], INT32_MAX), min(days[-1], INT32_MAX), labels)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def end_of(self, i: int) -> int:
+        return self.starts[i + 1] if i + 1 < len(self.starts) else self.hi
+
+    def spans(self) -> list[tuple[int, int]]:
+        """``(start, end)`` of each bucket, UTC epoch seconds."""
+        return [(s, self.end_of(i)) for i, s in enumerate(self.starts)]
+
+    def expr(self, hour: KeyedColumnElement[Any]) -> ColumnElement[Any]:
+        """The bucket label of a rollup row's UTC ``hour``: the hour itself, or its local day's midnight in local
+        seconds (the offset of each stretch of hours inlined as a CASE; :meth:`start_of` maps it back)."""
+        if self.bucket is Bucket.HOUR:
+            return hour
+        segments = self.clock.segments(self.lo, self.hi)
+        if len(segments) == 1:
+            shifted = hour + _int(segments[0].offset) if segments[0].offset else hour
+        else:
+            offset = case(
+                *((hour < _int(seg.end), _int(seg.offset)) for seg in segments[:-1]), else_=_int(segments[-1].offset)
+            )
+            shifted = hour + offset
+        return shifted - shifted % _int(DAY)
+
+    def start_of(self, label: int) -> int:
+        """The UTC start of the bucket a row labelled ``label`` by :meth:`expr` belongs to."""
+        return label if self.bucket is Bucket.HOUR else self._start_of_label[label]
+
+    def local(self, start: int) -> str:
+        """A bucket's start in local time, with its offset."""
+        return self.clock.iso(start)
 
 
 def as_int(value: Any) -> int:

@@ -1,4 +1,5 @@
-"""Line crossings per bucket, over the hourly rollup ``line_hourly``."""
+"""Line crossings per bucket, over the hourly rollup ``line_hourly``, in the store's local hours and days; a
+bucket in which the line's camera is missing data (``central.api.queries.gaps``) has null counts."""
 
 from __future__ import annotations
 
@@ -8,22 +9,19 @@ from central.api.models import LinePoint, LineSeries, LinesOut, RangeOut
 from central.api.queries.columns import (
     ResponseTooLargeError,
     as_int,
-    bounds,
-    bucket_expr,
     series_cap,
     series_count,
     streamed,
     too_many_series,
 )
-from central.api.timerange import Bucket, TimeRange, iso
+from central.api.queries.series import SeriesRequest
+from central.api.timerange import Bucket, iso
 from central.db.schema import line_hourly, lines
 
 
 def line_counts(
     conn: Connection,
-    store_id: str,
-    rng: TimeRange,
-    bucket: Bucket,
+    req: SeriesRequest,
     camera_id: str | None,
     line_id: str | None,
     max_points: int,
@@ -31,9 +29,9 @@ def line_counts(
     """In and out counts per line and bucket; refused (:class:`ResponseTooLargeError`) when the lines times the
     buckets would pass ``max_points``, having read no more rows than that."""
     t = line_hourly.c
-    b = bucket_expr(t.hour, bucket).label("bucket")
-    lo, hi = bounds(rng, bucket)
-    where = [t.store_id == store_id, t.hour >= lo, t.hour < hi]
+    buckets, bucket, store_id = req.buckets, req.bucket, req.store.store_id
+    b = buckets.expr(t.hour).label("bucket")
+    where = [t.store_id == store_id, t.hour >= buckets.lo, t.hour < buckets.hi]
     known = [lines.c.store_id == store_id]
     if camera_id is not None:
         where.append(t.camera_id == camera_id)
@@ -41,7 +39,7 @@ def line_counts(
     if line_id is not None:
         where.append(t.line_id == line_id)
         known.append(lines.c.line_id == line_id)
-    starts = rng.buckets(bucket)
+    starts = buckets.starts
     most = series_cap(max_points, len(starts))
     narrow = ("fewer days, bucket=day" if bucket is Bucket.HOUR else "fewer days") + (
         ", one camera_id or line_id" if camera_id is None else ", one line_id"
@@ -68,20 +66,37 @@ def line_counts(
         key = (row.camera_id, row.line_id)
         if key not in per_line and len(per_line) >= most:  # lines with counts but no longer listed
             raise refusal
-        per_line.setdefault(key, {})[int(row.bucket)] = (as_int(row.in_count), as_int(row.out_count))
+        values = per_line.setdefault(key, {})
+        start = buckets.start_of(int(row.bucket))
+        before = values.get(start, (0, 0))
+        values[start] = (before[0] + as_int(row.in_count), before[1] + as_int(row.out_count))
+    gaps = req.coverage(conn, camera_id)
     series = []
     for (cam, line), values in sorted(per_line.items()):
-        points = [
-            LinePoint(ts=s, time=iso(s), in_count=values.get(s, (0, 0))[0], out_count=values.get(s, (0, 0))[1])
-            for s in starts
-        ]
+        points = []
+        for i, s in enumerate(starts):
+            seen = gaps.at(i, (cam,))
+            counts = (None, None) if seen.missing else values.get(s, (0, 0))
+            points.append(
+                LinePoint(
+                    ts=s,
+                    time=iso(s),
+                    local=buckets.local(s),
+                    missing=seen.missing,
+                    coverage=seen.fraction,
+                    in_count=counts[0],
+                    out_count=counts[1],
+                )
+            )
         series.append(
             LineSeries(
                 camera_id=cam,
                 line_id=line,
-                in_count=sum(v[0] for v in values.values()),
-                out_count=sum(v[1] for v in values.values()),
+                in_count=sum(p.in_count or 0 for p in points),
+                out_count=sum(p.out_count or 0 for p in points),
                 points=points,
             )
         )
-    return LinesOut(store_id=store_id, range=RangeOut.of(rng), bucket=bucket, lines=series)
+    return LinesOut(
+        store_id=store_id, timezone=req.store.timezone, range=RangeOut.of(req.rng), bucket=bucket, lines=series
+    )

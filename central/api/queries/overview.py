@@ -8,16 +8,24 @@ from central.api.models import BusiestHour, BusiestHourOfDay, OverviewOut, Range
 from central.api.queries.columns import as_float, as_int, bounds, mean_of
 from central.api.queries.stores import StoreRef
 from central.api.queries.traffic import behavior_columns, shares
-from central.api.timerange import Bucket, TimeRange, floor_to, iso
+from central.api.timerange import Bucket, TimeRange, iso
 from central.db.schema import traffic_hourly
-from central.timebuckets import DAY, HOUR
+from central.localtime import LocalClock
 from retail_common.fields import INT32_MAX
 
 TOP_ZONES = 5
 
 
+def today_bounds(clock: LocalClock, now: float) -> tuple[int, int]:
+    """``[start, end)`` hours of the store's local day that ``now`` lies in."""
+    start = clock.day_of(now)
+    end = clock.day_starts(start, start + 1)[1]
+    return min(start, INT32_MAX), min(end, INT32_MAX)
+
+
 def overview(conn: Connection, store: StoreRef, rng: TimeRange, now: float) -> OverviewOut:
-    """Today's and the range's visits, dwell, behaviour mix, busiest hour and top zones: three indexed rollup reads."""
+    """Today's and the range's visits, dwell, behaviour mix, busiest hour and top zones: three indexed rollup reads.
+    Today and hours of the day are the store's local ones."""
     t = traffic_hourly.c
     columns = behavior_columns()
     lo, hi = bounds(rng, Bucket.HOUR)
@@ -32,10 +40,11 @@ def overview(conn: Connection, store: StoreRef, rng: TimeRange, now: float) -> O
         .where(*camera_rows, t.hour >= lo, t.hour < hi)
         .group_by(t.hour)
     ).all()
-    today_start = floor_to(now, DAY)
+    clock = store.clock
+    today_start, today_end = today_bounds(clock, now)
     today = conn.execute(
         select(func.sum(t.visits).label("visits"), func.sum(t.dwell_s).label("dwell_s")).where(
-            *camera_rows, t.hour >= today_start, t.hour < min(today_start + DAY, INT32_MAX)
+            *camera_rows, t.hour >= today_start, t.hour < today_end
         )
     ).one()
     visits_col = func.sum(t.visits).label("visits")
@@ -57,7 +66,7 @@ def overview(conn: Connection, store: StoreRef, rng: TimeRange, now: float) -> O
         dwell_total += as_float(row.dwell_s)
         for label, col in columns.items():
             mix[label] += as_int(row._mapping[col])
-        by_hour_of_day[(hour % DAY) // HOUR] += n
+        by_hour_of_day[clock.hour_of_day(hour)] += n
         if n > 0 and (busiest is None or n > busiest[1]):
             busiest = (hour, n)
     peak_of_day = max(range(24), key=lambda h: by_hour_of_day[h])
@@ -65,6 +74,7 @@ def overview(conn: Connection, store: StoreRef, rng: TimeRange, now: float) -> O
     return OverviewOut(
         store_id=store.store_id,
         name=store.name,
+        timezone=store.timezone,
         generated_at=now,
         range=RangeOut.of(rng),
         today=VisitsSummary(
@@ -72,7 +82,9 @@ def overview(conn: Connection, store: StoreRef, rng: TimeRange, now: float) -> O
         ),
         period=VisitsSummary(visits=visits, total_dwell_s=dwell_total, mean_dwell_s=mean_of(dwell_total, visits)),
         behavior=shares(mix),
-        busiest_hour=BusiestHour(ts=busiest[0], time=iso(busiest[0]), visits=busiest[1]) if busiest else None,
+        busiest_hour=BusiestHour(ts=busiest[0], time=iso(busiest[0]), local=clock.iso(busiest[0]), visits=busiest[1])
+        if busiest
+        else None,
         busiest_hour_of_day=(
             BusiestHourOfDay(hour_of_day=peak_of_day, visits=by_hour_of_day[peak_of_day]) if visits else None
         ),

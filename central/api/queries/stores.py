@@ -11,17 +11,24 @@ from sqlalchemy import Connection, func, select
 from central.api.models import CameraOut, StoreList, StoreOut
 from central.api.queries.columns import ResponseTooLargeError, as_int
 from central.db.schema import cameras, lines, stores, zones
+from central.localtime import DEFAULT_ZONE, LocalClock
 
 
 @dataclass(frozen=True)
 class StoreRef:
     store_id: str
     name: str
+    timezone: str = DEFAULT_ZONE
+
+    @property
+    def clock(self) -> LocalClock:
+        return LocalClock(self.timezone)
 
 
 def find_store(conn: Connection, store_id: str) -> StoreRef | None:
-    row = conn.execute(select(stores.c.store_id, stores.c.name).where(stores.c.store_id == store_id)).first()
-    return StoreRef(row.store_id, row.name) if row is not None else None
+    s = stores.c
+    row = conn.execute(select(s.store_id, s.name, s.timezone).where(s.store_id == store_id)).first()
+    return StoreRef(row.store_id, row.name, row.timezone) if row is not None else None
 
 
 def camera_exists(conn: Connection, store_id: str, camera_id: str) -> bool:
@@ -56,7 +63,7 @@ def _stores(conn: Connection, store_ids: Sequence[str], max_ids: int) -> list[St
             f"(responses.max_layout_ids): {narrow}"
         )
     rows = conn.execute(
-        select(stores.c.store_id, stores.c.name, stores.c.created_at)
+        select(stores.c.store_id, stores.c.name, stores.c.created_at, stores.c.timezone)
         .where(stores.c.store_id.in_(store_ids))
         .order_by(stores.c.store_id)
     ).all()
@@ -88,7 +95,13 @@ def _stores(conn: Connection, store_ids: Sequence[str], max_ids: int) -> list[St
             )
         )
     return [
-        StoreOut(store_id=r.store_id, name=r.name, created_at=r.created_at, cameras=cams.get(r.store_id, []))
+        StoreOut(
+            store_id=r.store_id,
+            name=r.name,
+            created_at=r.created_at,
+            timezone=r.timezone,
+            cameras=cams.get(r.store_id, []),
+        )
         for r in rows
     ]
 

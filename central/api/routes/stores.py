@@ -6,12 +6,14 @@ import time
 
 from fastapi import APIRouter
 
-from central.api.deps import Conn, Context, Limit, Offset, Range, Store, too_large
-from central.api.errors import responses
-from central.api.models import OverviewOut, StoreList, StoreOut
+from central.api.deps import Admin, Conn, Context, Limit, Offset, Range, Store, too_large
+from central.api.errors import invalid, not_found, responses
+from central.api.models import OverviewOut, StoreChange, StoreList, StoreOut
 from central.api.queries import overview as overview_queries
 from central.api.queries import stores as store_queries
 from central.api.queries.columns import ResponseTooLargeError
+from central.localtime import zone_problem
+from central.stores import StoreError, change_store
 
 router = APIRouter(prefix="/stores", tags=["stores"])
 
@@ -27,6 +29,24 @@ def list_stores(conn: Conn, ctx: Context, limit: Limit = 100, offset: Offset = 0
 
 @router.get("/{store_id}", responses=responses(404), summary="One store with its cameras, zones and lines")
 def get_store(conn: Conn, ctx: Context, store: Store) -> StoreOut:
+    try:
+        return store_queries.get_store(conn, store.store_id, ctx.settings.responses.max_layout_ids)
+    except ResponseTooLargeError as e:
+        raise too_large(e) from None
+
+
+@router.patch(
+    "/{store_id}", responses=responses(403, 404), summary="Rename a store or change its time zone (admin only)"
+)
+def patch_store(conn: Conn, ctx: Context, _admin: Admin, store: Store, change: StoreChange) -> StoreOut:
+    """An unknown time zone is refused with a 422 naming it; nothing is changed then."""
+    if change.timezone is not None and (problem := zone_problem(change.timezone)):
+        raise invalid("timezone", problem, location="body")
+    conn.rollback()  # the lookup's transaction: the change is written on a connection of its own
+    try:
+        change_store(ctx.engine, store.store_id, name=change.name, timezone=change.timezone)
+    except StoreError:  # removed meanwhile: the name and zone were checked above
+        raise not_found(f"store {store.store_id!r}") from None
     try:
         return store_queries.get_store(conn, store.store_id, ctx.settings.responses.max_layout_ids)
     except ResponseTooLargeError as e:

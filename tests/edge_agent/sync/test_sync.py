@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from test_heartbeat import agent_status
 
 from central.db.engine import make_engine
-from central.db.schema import agents, heatmap_tiles, line_counts, track_summaries
+from central.db.schema import agents, heatmap_tiles, line_counts, track_summaries, uptime_hourly
 from central.ingest.convert import columns_in
 from central.stores import create_store
 from edge_agent.config.models import SyncConfig
@@ -26,7 +26,7 @@ from edge_agent.store.sqlite_store import EdgeStore
 from edge_agent.sync.client import CentralClient, SyncSetupError
 from edge_agent.sync.convert import summary_columns
 from edge_agent.sync.worker import SyncFailedError, SyncWorker
-from retail_common.summary import HeatmapTile, LineCount, TrackSummary
+from retail_common.summary import CameraUptime, HeatmapTile, LineCount, TrackSummary
 
 
 def central_count(url: str, table: object) -> int:
@@ -124,6 +124,26 @@ def test_open_buckets_wait_until_they_end(tmp_path: Path, database_url: str) -> 
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_camera_uptime_reaches_central_and_a_later_merge_replaces_it(tmp_path: Path, database_url: str) -> None:
+    port = free_port()
+    store, worker = setup(tmp_path, database_url, port)
+    store.merge_uptimes(
+        [CameraUptime("cam1", HOUR_START, 900, 600.0), CameraUptime("cam1", HOUR_START + 900, 900, 0.0)]
+    )
+    with running_ingest(database_url, port=port):
+        assert worker.sync_once() == 2
+        assert store.backlog() == 0
+        # the agent restarted within the first bucket and saw 200 s more of it: sent again, with the sum
+        store.merge_uptimes([CameraUptime("cam1", HOUR_START, 900, 200.0)])
+        assert store.backlog() == 1
+        assert worker.sync_once() == 1
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        assert conn.execute(select(uptime_hourly.c.hour, uptime_hourly.c.seconds_up)).all() == [(HOUR_START, 800.0)]
+    engine.dispose()
+    store.close()
+
+
 def test_heartbeats_reach_central(tmp_path: Path, database_url: str) -> None:
     port = free_port()
     store, worker = setup(tmp_path, database_url, port, heartbeat_s=60)
