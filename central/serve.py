@@ -77,6 +77,7 @@ async def serve(config: CentralConfig, ready: asyncio.Event | None = None) -> No
         max_png_side_px=limits.max_png_side_px,
         responses=config.responses,
         gaps=config.gaps,
+        backgrounds=config.backgrounds,
     )
     http = _Uvicorn(
         uvicorn.Config(
