@@ -21,7 +21,9 @@ app = typer.Typer(help="Central service of the retail analytics fleet.", no_args
 stores_app = typer.Typer(help="Stores and their enrollment tokens.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys of the REST API (roles: admin, viewer).", no_args_is_help=True)
 db_app = typer.Typer(help="The central database.", no_args_is_help=True)
+cameras_app = typer.Typer(help="Cameras of a store: their background pictures.", no_args_is_help=True)
 app.add_typer(stores_app, name="stores")
+app.add_typer(cameras_app, name="cameras")
 app.add_typer(keys_app, name="apikeys")
 app.add_typer(db_app, name="db")
 
@@ -154,6 +156,30 @@ def stores_list(config: ConfigOption = None, database: DatabaseOption = None) ->
             f"{s.store_id:24s} {s.name:30s} {s.timezone:20s} created {_when(s.created_at)}  "
             f"token {_when(s.token_rotated_at)}"
         )
+
+
+@cameras_app.command("set-background")
+def cameras_set_background(
+    store_id: str,
+    camera_id: str,
+    file: Annotated[Path, typer.Argument(help="PNG or JPEG: a floor plan, or `retail-edge analyze`'s heatmap plate")],
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Set the picture a camera's heatmap is drawn over (re-encoded without metadata; replaces the previous one)."""
+    from central.backgrounds import BackgroundError, put_background
+
+    cfg = _config(config, database)
+    try:
+        with file.open("rb") as f:
+            data = f.read(cfg.backgrounds.max_bytes + 1)  # one byte more than allowed is refused as too large
+    except OSError as e:
+        raise fail(f"cannot read {file}: {e.strerror or e}") from e
+    try:
+        stored = put_background(_engine(cfg), store_id, camera_id, data, "cli", cfg.backgrounds)
+    except BackgroundError as e:
+        raise fail(f"{file}: {e}") from e
+    typer.echo(f"camera {camera_id} of store {store_id}: {stored.width}x{stored.height} {stored.media_type} stored")
 
 
 @keys_app.command("create")

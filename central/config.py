@@ -221,6 +221,20 @@ class GapConfig(StrictModel):
     )
 
 
+class BackgroundLimits(StrictModel):
+    """Camera background pictures an admin uploads (``PUT .../cameras/{id}/background``): re-encoded by central."""
+
+    max_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="largest upload accepted; a larger one is a 413"
+    )
+    max_pixels: int = Field(
+        16_777_216,
+        ge=4096,
+        le=100_000_000,
+        description="most pixels (width x height) of a picture; one with more is refused (422) before it is decoded",
+    )
+
+
 class CentralConfig(StrictModel):
     database_url: str = Field(
         "sqlite:///central.db",
@@ -239,6 +253,7 @@ class CentralConfig(StrictModel):
     responses: ResponseLimits = Field(default_factory=ResponseLimits, description="size of REST responses")
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig, description="the web dashboard")
     gaps: GapConfig = Field(default_factory=GapConfig, description="when data counts as missing (camera uptime)")
+    backgrounds: BackgroundLimits = Field(default_factory=BackgroundLimits, description="camera background pictures")
 
 
 def load_central_config(path: Path | None) -> CentralConfig:

@@ -78,6 +78,7 @@ async def serve(config: CentralConfig, ready: asyncio.Event | None = None) -> No
         max_png_side_px=limits.max_png_side_px,
         responses=config.responses,
         gaps=config.gaps,
+        backgrounds=config.backgrounds,
     )
     app = create_app(engine, feed, settings)
     mount_dashboard(app, config.dashboard, secure_cookie=config.dashboard.secure_cookie)

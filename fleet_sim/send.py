@@ -107,9 +107,9 @@ class SimulationReport:
 
 
 def store_token(engine: Engine, store: SimStore) -> str:
-    """The store's enrollment token: a new store, or a rotated token when it exists already."""
+    """The store's enrollment token: a new store (in the fixed-offset zone of its clock), or a rotated token."""
     try:
-        return create_store(engine, store.store_id, store.name)
+        return create_store(engine, store.store_id, store.name, store.timezone)
     except StoreError:
         return rotate_token(engine, store.store_id)
 

@@ -19,7 +19,7 @@ from central.api.deps import PATTERN_HINTS, ApiContext, ApiSettings, current_pri
 from central.api.errors import install_error_handlers, responses
 from central.api.head import HeadAsGet
 from central.api.keys import key_authenticator
-from central.api.routes import chain, fleet, health, heatmap, keys, lines, live, stores, tracks, traffic
+from central.api.routes import backgrounds, chain, fleet, health, heatmap, keys, lines, live, stores, tracks, traffic
 from central.live import LiveFeed
 
 API_PREFIX = "/api/v1"
@@ -75,7 +75,7 @@ def create_app(engine: Engine, feed: LiveFeed, settings: ApiSettings | None = No
     app.add_middleware(HeadAsGet)
 
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_principal)], responses=responses(401, 422, 429))
-    for module in (chain, stores, traffic, lines, heatmap, tracks, live, fleet, keys):
+    for module in (chain, stores, traffic, lines, heatmap, backgrounds, tracks, live, fleet, keys):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

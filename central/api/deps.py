@@ -21,7 +21,7 @@ from central.api.queries.series import SeriesRequest
 from central.api.sessions import DashboardSession
 from central.api.timerange import MAX_SPAN_S, Bucket, InvalidTimeError, TimeRange, resolve_range
 from central.auth import Authenticator, AuthRefusedError, Role, ThrottledError
-from central.config import AuthConfig, GapConfig, ResponseLimits
+from central.config import AuthConfig, BackgroundLimits, GapConfig, ResponseLimits
 from central.live import LiveFeed
 from retail_common.taxonomy import LABELS
 
@@ -42,6 +42,7 @@ class ApiSettings:
     max_png_side_px: int = 2048  # longest side of a heatmap PNG (HttpConfig.max_png_side_px)
     responses: ResponseLimits = field(default_factory=ResponseLimits)  # how large one response may grow
     gaps: GapConfig = field(default_factory=GapConfig)  # when an hour of a camera is missing data
+    backgrounds: BackgroundLimits = field(default_factory=BackgroundLimits)  # camera pictures admins upload
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,18 @@ class HeatmapOut(Out):
     cells: list[list[float]] = Field(description="rows x cols person-seconds, row-major")
 
 
+class BackgroundOut(Out):
+    store_id: str
+    camera_id: str
+    media_type: str = Field(description="image/png or image/jpeg, as uploaded")
+    width: int
+    height: int
+    bytes: int = Field(description="size of the re-encoded picture")
+    sha256: str = Field(description="of the re-encoded picture (the ETag of its GET)")
+    uploaded_at: float
+    uploaded_by: str = Field(description="the admin API key's id")
+
+
 class LinePoint(Gap):
     ts: int
     time: str

@@ -57,3 +57,31 @@ def heatmap_png(cells: np.ndarray[Any, Any], scale: int, max_side_px: int = MAX_
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=False)
     return out.getvalue()
+
+
+OVERLAY_MAX_OPACITY = 0.65  # of the heatmap's colour at the busiest cell: the picture stays readable under it
+
+
+def heatmap_over(cells: np.ndarray[Any, Any], background: bytes, max_side_px: int = MAX_SIDE_PX) -> bytes:
+    """The heatmap over a camera's background picture (an admin's upload, re-encoded by central), as a PNG of
+    the picture's size (fitted within ``max_side_px``): the picture as it is where nobody was, tinted with the
+    heatmap's colour in proportion to the person-seconds of each cell, whose grid is stretched over it."""
+    grid = np.nan_to_num(np.asarray(cells, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0).clip(min=0.0)
+    peak = float(grid.max()) if grid.size else 0.0
+    level = grid / peak if peak > 0 else np.zeros_like(grid)
+    with Image.open(io.BytesIO(background)) as picture:
+        base = picture.convert("RGB")
+    fit = min(1.0, max_side_px / max(base.size))
+    if fit < 1.0:
+        base = base.resize(
+            (max(1, round(base.width * fit)), max(1, round(base.height * fit))), Image.Resampling.BILINEAR
+        )
+    colour = Image.fromarray(LUT[np.round(level * 255).astype(np.uint8)], mode="RGB").resize(
+        base.size, Image.Resampling.NEAREST
+    )
+    alpha = Image.fromarray(np.round(level * OVERLAY_MAX_OPACITY * 255).astype(np.uint8), mode="L").resize(
+        base.size, Image.Resampling.NEAREST
+    )
+    out = io.BytesIO()
+    Image.composite(colour, base, alpha).save(out, format="PNG", optimize=False)
+    return out.getvalue()

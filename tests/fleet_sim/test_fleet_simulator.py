@@ -14,7 +14,7 @@ from grpc_fixtures import running_ingest
 from sqlalchemy import func, select
 
 from central.db.engine import make_engine
-from central.db.schema import heatmap_daily, line_hourly, track_summaries, traffic_hourly, uptime_hourly
+from central.db.schema import heatmap_daily, line_hourly, stores, track_summaries, traffic_hourly, uptime_hourly
 from fleet_sim import run_simulation
 from fleet_sim.generate import TrackLibrary, generate_day, simulated_days
 from fleet_sim.outages import outage_of
@@ -63,20 +63,22 @@ def test_a_simulated_fleet_is_stored_once_and_its_rollups_match_what_was_sent(da
         raw = conn.execute(select(func.count()).select_from(track_summaries)).scalar_one()
         days = conn.execute(select(func.count()).select_from(heatmap_daily)).scalar_one()
         hours_up = conn.execute(select(func.count()).select_from(uptime_hourly)).scalar_one()
+        zones = dict(conn.execute(select(stores.c.store_id, stores.c.timezone)).all())
     engine.dispose()
     assert {store: int(n) for store, n in visits.items()} == {s: t.summaries for s, t in first.stores.items()}
     assert doors == {s: (t.line_in, t.line_out) for s, t in first.stores.items()}
     assert raw == first.total("summaries")
     assert days >= 4  # every camera of both stores (2-4 each) has its day's heatmap
     assert hours_up == first.total("uptimes")  # one hour each
+    assert zones == {s.store_id: s.timezone for s in make_stores(2, seed=3)}  # local days are the simulated ones
     assert first.total("uptimes") == 24 * sum(len(s.cameras) for s in make_stores(2, seed=3))
 
 
 def test_some_days_a_camera_is_dead_for_hours_and_sees_nobody(library: TrackLibrary) -> None:
-    stores = make_stores(6, seed=5)
+    chain = make_stores(6, seed=5)
     days = simulated_days(14, end=WEEK_END)
-    found = [(store, d) for d in days for store in stores if outage_of(store, d, seed=5) is not None]
-    assert 0 < len(found) < len(stores) * len(days) / 4  # some, not most
+    found = [(store, d) for d in days for store in chain if outage_of(store, d, seed=5) is not None]
+    assert 0 < len(found) < len(chain) * len(days) / 4  # some, not most
     store, d = found[0]
     day = generate_day(store, d, library, seed=5)
     dead = day.outage

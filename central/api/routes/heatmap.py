@@ -12,8 +12,9 @@ from central.api.errors import ApiError, not_found, responses
 from central.api.models import HeatmapOut, RangeOut
 from central.api.queries import heatmap as heatmap_queries
 from central.api.queries import stores as store_queries
-from central.api.render import heatmap_png
+from central.api.render import heatmap_over, heatmap_png
 from central.api.timerange import TimeRange, iso
+from central.backgrounds import get_background
 
 router = APIRouter(prefix="/stores/{store_id}", tags=["heatmap"])
 
@@ -65,7 +66,13 @@ def heatmap_image(
     scale: Annotated[
         int, Query(ge=1, le=64, description="pixels per cell (lowered to keep sides within http.max_png_side_px)")
     ] = 16,
+    background: Annotated[
+        bool,
+        Query(description="over the camera's background picture where an admin uploaded one (`scale` then unused)"),
+    ] = True,
 ) -> Response:
+    """The grid stretched over the camera's background picture (an admin's upload: a floor plan, or the
+    background plate ``retail-edge analyze`` writes to ``heatmap.png``), or over a plain grid of cells."""
     grid = _grid(conn, store, camera_id, rng)
     if grid is None:
         raise not_found(
@@ -77,8 +84,12 @@ def heatmap_image(
             f"{ctx.settings.max_png_renders} heatmap PNGs are being rendered already; retry shortly",
             headers={"Retry-After": "1"},
         )
+    picture = get_background(conn, store.store_id, camera_id) if background else None
     try:
-        png = heatmap_png(grid.cells, scale, ctx.settings.max_png_side_px)
+        if picture is not None:
+            png = heatmap_over(grid.cells, picture.image, ctx.settings.max_png_side_px)
+        else:
+            png = heatmap_png(grid.cells, scale, ctx.settings.max_png_side_px)
     finally:
         ctx.png_slots.release()
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-cache"})
