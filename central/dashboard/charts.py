@@ -33,6 +33,7 @@ BEHAVIOR_COLORS = dict(
     )
 )
 GAP_COLOR = "#adb5bd"
+BACKGROUND_RENDERER = "camera-background"
 GAP_RENDERER = "missing-data"  # the name of every chart's grey bands, for tests and scripts that read the page
 HEIGHT = 280
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
@@ -112,9 +113,10 @@ def visitors(traffic: TrafficOut, clock: LocalClock) -> figure:
     if not traffic.series:
         _empty_note(fig, "no zones with visits in this range")
     fig.add_tools(HoverTool(tooltips=[("time", "@x{%F %H:%M}"), ("visits", "@y")], formatters={"@x": "datetime"}))
-    fig.legend.click_policy = "hide"
-    fig.legend.label_text_font_size = "10px"
-    fig.add_layout(fig.legend[0], "right")
+    if fig.legend:  # none when the store has no zones with visits and no gaps
+        fig.legend.click_policy = "hide"
+        fig.legend.label_text_font_size = "10px"
+        fig.add_layout(fig.legend[0], "right")
     return fig
 
 
@@ -233,8 +235,9 @@ def occupancy(lines: LinesOut, door_lines: list[str], clock: LocalClock) -> figu
     return fig
 
 
-def heatmap(camera: CameraHeatmap, background: np.ndarray[Any, Any] | None) -> figure:
+def heatmap(camera: CameraHeatmap) -> figure:
     """A camera's person-seconds per cell over its uploaded background picture (a plain grid without one)."""
+    background = camera.background
     hover = HoverTool(tooltips=[("person-seconds", "@image{0.0}")])
     fig = figure(
         title=f"{camera.camera_id}: where people spent time ({camera.days} day{'s' if camera.days != 1 else ''})",
@@ -247,23 +250,27 @@ def heatmap(camera: CameraHeatmap, background: np.ndarray[Any, Any] | None) -> f
     _title(fig).text_font_size = "13px"
     fig.axis.visible = False
     fig.grid.visible = False
-    if camera.cells is None or not camera.cells.size:
-        _empty_note(fig, "no heatmap yet")
-        return fig
-    rows, cols = camera.cells.shape
-    width, height = 16.0, 16.0 * rows / cols  # the grid spans the camera's frame
-    if background is not None:
-        fig.image_rgba(image=[background[::-1]], x=0, y=0, dw=width, dh=height)
-    else:
-        fig.grid.visible = True
-    cells = camera.cells.astype(np.float64)
-    peak = float(cells.max()) or 1.0
-    shown = np.where(cells > 0, cells, np.nan)[::-1]  # image rows grow upwards in Bokeh, downwards in a frame
-    mapper = LinearColorMapper(palette="Inferno256", low=0, high=peak, nan_color=(0, 0, 0, 0))
-    glyph = ImageGlyph(image="image", x=0, y=0, dw=width, dh=height, color_mapper=mapper, global_alpha=0.65)
-    fig.add_glyph(ColumnDataSource({"image": [shown]}), glyph)
+    cells = camera.cells if camera.cells is not None and camera.cells.size else None
+    # the grid spans the camera's frame; its picture, where there is one, is of the same view
+    shape = background.shape if background is not None else (cells.shape if cells is not None else (9, 16))
+    width, height = 16.0, 16.0 * shape[0] / shape[1]
     fig.x_range = Range1d(start=0, end=width)
     fig.y_range = Range1d(start=0, end=height)
+    if background is not None:
+        fig.image_rgba(image=[cast(Any, background[::-1])], x=0, y=0, dw=width, dh=height, name=BACKGROUND_RENDERER)
+    else:
+        fig.grid.visible = True
+    if cells is None:
+        _empty_note(fig, "no heatmap yet")
+        return fig
+    values = cells.astype(np.float64)
+    peak = float(values.max()) or 1.0
+    # cells with under 5 % of the peak stay clear, so the picture shows where nobody lingered
+    shown = np.where(values >= 0.05 * peak, values, np.nan)[::-1]  # Bokeh's rows grow upwards, a frame's down
+    mapper = LinearColorMapper(palette="Inferno256", low=0, high=peak, nan_color=(0, 0, 0, 0))
+    alpha = 0.55 if background is not None else 0.8
+    glyph = ImageGlyph(image="image", x=0, y=0, dw=width, dh=height, color_mapper=mapper, global_alpha=alpha)
+    fig.add_glyph(ColumnDataSource({"image": [shown]}), glyph)
     return fig
 
 

@@ -9,9 +9,14 @@ query, newest first along its index, bounded by ``dashboard.max_trajectories``.
 
 from __future__ import annotations
 
+import io
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from PIL import Image
 from sqlalchemy import Connection, func, select
 
 from central.api.chain_models import ChainOverviewOut
@@ -26,8 +31,9 @@ from central.api.queries import traffic as traffic_queries
 from central.api.queries.columns import as_int
 from central.api.queries.series import SeriesRequest
 from central.api.timerange import Bucket, TimeRange
+from central.backgrounds import get_background
 from central.config import GapConfig
-from central.db.schema import DWELL_BINS_S, DWELL_COLUMNS, stores, traffic_hourly
+from central.db.schema import DWELL_BINS_S, DWELL_COLUMNS, camera_backgrounds, stores, traffic_hourly
 
 # a line whose id starts with one of these counts people through a store's door: occupancy is in minus out
 DOOR_PREFIXES = ("door", "entrance", "entry")
@@ -54,6 +60,7 @@ class CameraHeatmap:
     camera_id: str
     cells: np.ndarray[tuple[int, int], np.dtype[np.float32]] | None
     days: int
+    background: np.ndarray[Any, np.dtype[np.uint32]] | None = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +145,8 @@ def store_data(
     heatmaps = []
     for camera_id in cameras:
         grid = heatmap_queries.heatmap_grid(conn, store_id, camera_id, rng)
-        heatmaps.append(CameraHeatmap(camera_id, grid.cells if grid else None, grid.days if grid else 0))
+        picture = background_rgba(conn, store_id, camera_id)
+        heatmaps.append(CameraHeatmap(camera_id, grid.cells if grid else None, grid.days if grid else 0, picture))
     return StoreData(
         store=StoreChoice(ref.store_id, ref.name, ref.timezone),
         timezone=ref.timezone,
@@ -153,6 +161,36 @@ def store_data(
         zones=zones,
         cameras=cameras,
     )
+
+
+BACKGROUND_WIDTH_PX = 480  # a camera's picture is drawn this wide under its heatmap
+_decoded: OrderedDict[str, np.ndarray[Any, np.dtype[np.uint32]]] = OrderedDict()
+_DECODED_MAX = 64  # pictures kept decoded in this process, by their SHA-256 (about 0.9 MB each)
+_decoded_lock = threading.Lock()  # pages read in worker threads
+
+
+def background_rgba(conn: Connection, store_id: str, camera_id: str) -> np.ndarray[Any, np.dtype[np.uint32]] | None:
+    """The camera's uploaded picture as packed RGBA rows (top row first), or None; decoded once per picture."""
+    b = camera_backgrounds.c
+    sha = conn.execute(select(b.sha256).where(b.store_id == store_id, b.camera_id == camera_id)).scalar()
+    if sha is None:
+        return None
+    with _decoded_lock:
+        if sha in _decoded:
+            _decoded.move_to_end(sha)
+            return _decoded[sha]
+    picture = get_background(conn, store_id, camera_id)
+    if picture is None:
+        return None
+    with Image.open(io.BytesIO(picture.image)) as im:
+        height = max(1, round(im.height * BACKGROUND_WIDTH_PX / im.width))
+        rgba = np.asarray(im.convert("RGBA").resize((BACKGROUND_WIDTH_PX, height)), dtype=np.uint8)
+    packed = rgba.view(np.uint32).reshape(rgba.shape[:2]).copy()
+    with _decoded_lock:
+        _decoded[sha] = packed
+        while len(_decoded) > _DECODED_MAX:
+            _decoded.popitem(last=False)
+    return packed
 
 
 def trajectories(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request, WebSocketException, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -43,6 +44,10 @@ class DashboardState:
 class LoginRequiredError(Exception):
     """No valid session on a dashboard request: answered with a redirect to the login page."""
 
+    def __init__(self, wanted: str = DASHBOARD_PATH) -> None:
+        super().__init__(wanted)
+        self.wanted = wanted
+
 
 class TooManySessionsError(Exception):
     """``dashboard.max_sessions`` pages are open in this process: answered 503."""
@@ -53,6 +58,13 @@ def dashboard_state(conn: HTTPConnection) -> DashboardState:
     return state
 
 
+def safe_next(target: str | None) -> str:
+    """Where to go after logging in: a dashboard address of this server only (never another site)."""
+    if target and target.startswith(DASHBOARD_PATH) and "//" not in target and "\\" not in target and len(target) < 512:
+        return target
+    return DASHBOARD_PATH
+
+
 def require_session(conn: HTTPConnection) -> DashboardSession:
     """The logged-in session of a dashboard request; a websocket without one is closed, a page redirected."""
     state = dashboard_state(conn)
@@ -60,13 +72,14 @@ def require_session(conn: HTTPConnection) -> DashboardSession:
     if session is None:
         if conn.scope["type"] == "websocket":
             raise WebSocketException(code=status.WS_1008_POLICY_VIOLATION, reason="login required")
-        raise LoginRequiredError
+        query = f"?{conn.url.query}" if conn.url.query else ""
+        raise LoginRequiredError(conn.url.path + query)
     if conn.scope["type"] == "http" and conn.url.path == DASHBOARD_PATH and state.open_sessions >= state.max_sessions:
         raise TooManySessionsError
     return session
 
 
-def _page(message: str = "", code: int = 200) -> HTMLResponse:
+def _page(message: str = "", code: int = 200, wanted: str = DASHBOARD_PATH) -> HTMLResponse:
     notice = f'<p class="error" role="alert">{html.escape(message)}</p>' if message else ""
     body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Retail analytics: log in</title>
@@ -89,6 +102,7 @@ button {{ margin-top: 1em; padding: .6em 1.4em; background: #1f5fa8; color: whit
 <input id="api_key" name="api_key" type="password" autocomplete="off" required maxlength="{MAX_KEY_CHARS}"
        placeholder="key_id.secret">
 <p class="hint">A key from <code>retail-central apikeys create</code> (viewer or admin).</p>
+<input type="hidden" name="next" value="{html.escape(safe_next(wanted))}">
 <button type="submit">Log in</button>
 </form></body></html>"""
     return HTMLResponse(body, status_code=code, headers={"Cache-Control": "no-store"})
@@ -98,24 +112,29 @@ def login_router(secure_cookie: bool) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get(LOGIN_PATH)
-    def login_page(request: Request) -> Response:
+    def login_page(request: Request, next: str | None = None) -> Response:
         if dashboard_state(request).codec.of(request) is not None:
-            return RedirectResponse(DASHBOARD_PATH, status_code=status.HTTP_303_SEE_OTHER)
-        return _page()
+            return RedirectResponse(safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
+        return _page(wanted=safe_next(next))
 
     @router.post(LOGIN_PATH)
-    def login(request: Request, api_key: Annotated[str, Form(max_length=MAX_KEY_CHARS)] = "") -> Response:
+    def login(
+        request: Request,
+        api_key: Annotated[str, Form(max_length=MAX_KEY_CHARS)] = "",
+        next: Annotated[str, Form(max_length=512)] = DASHBOARD_PATH,
+    ) -> Response:
         ctx: ApiContext = request.app.state.api
         state = dashboard_state(request)
         peer = request.client.host if request.client is not None else "unknown"
         try:
             principal = ctx.keys.authenticate(api_key.strip(), peer)
         except AuthRefusedError as e:
-            return _page(str(e), status.HTTP_429_TOO_MANY_REQUESTS)
+            return _page(str(e), status.HTTP_429_TOO_MANY_REQUESTS, next)
         if principal is None:
-            return _page("That API key was not accepted: unknown, revoked or mistyped.", status.HTTP_401_UNAUTHORIZED)
+            message = "That API key was not accepted: unknown, revoked or mistyped."
+            return _page(message, status.HTTP_401_UNAUTHORIZED, next)
         cookie = state.codec.encode(DashboardSession(principal.key_id, principal.name, principal.role))
-        response = RedirectResponse(DASHBOARD_PATH, status_code=status.HTTP_303_SEE_OTHER)
+        response = RedirectResponse(safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
         response.set_cookie(
             COOKIE,
             cookie,
@@ -140,8 +159,10 @@ def login_router(secure_cookie: bool) -> APIRouter:
     return router
 
 
-def to_login(_request: Request, _exc: Exception) -> Response:
-    return RedirectResponse(LOGIN_PATH, status_code=status.HTTP_303_SEE_OTHER)
+def to_login(_request: Request, exc: Exception) -> Response:
+    wanted = exc.wanted if isinstance(exc, LoginRequiredError) else DASHBOARD_PATH
+    target = LOGIN_PATH if wanted == DASHBOARD_PATH else f"{LOGIN_PATH}?{urlencode({'next': safe_next(wanted)})}"
+    return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
 
 
 def too_many_sessions(_request: Request, _exc: Exception) -> Response:

@@ -12,6 +12,7 @@ from central.api.models import TrackOut
 from central.api.queries.columns import UNCLASSIFIED
 from central.api.timerange import Bucket
 from central.dashboard import charts, data
+from central.dashboard.admin import BackgroundUpload
 from central.localtime import LocalClock
 from retail_common.taxonomy import LABELS
 
@@ -43,6 +44,11 @@ class StoreView:
         self.occupancy = pn.Column(sizing_mode="stretch_width")
         self.heatmaps = pn.GridBox(ncols=3)
         self.trajectories = pn.pane.Bokeh(sizing_mode="stretch_width")
+        self.upload = (
+            BackgroundUpload(page.ctx, page.session, lambda: page.store.value, page.schedule_refresh)
+            if page.session.is_admin
+            else None
+        )
         self.layout = pn.Column(
             self.kpis,
             pn.Row(pn.pane.Markdown("Visitors per", margin=(12, 5)), self.bucket),
@@ -51,6 +57,7 @@ class StoreView:
             pn.Row(self.lines, self.occupancy, sizing_mode="stretch_width"),
             pn.pane.Markdown("### Heatmaps"),
             self.heatmaps,
+            *([self.upload.layout] if self.upload is not None else []),
             pn.pane.Markdown("### Recent trajectories"),
             pn.Row(self.camera, self.behavior, self.zone),
             self.trajectories,
@@ -99,7 +106,9 @@ class StoreView:
         self.lines.object = charts.line_flow(store.lines, clock)
         occupancy = charts.occupancy(store.lines, store.door_lines, clock)
         self.occupancy.objects = [pn.pane.Bokeh(occupancy, sizing_mode="stretch_width")] if occupancy else []
-        self.heatmaps.objects = [pn.pane.Bokeh(charts.heatmap(h, None)) for h in store.heatmaps]
+        self.heatmaps.objects = [pn.pane.Bokeh(charts.heatmap(h)) for h in store.heatmaps]
+        if self.upload is not None:
+            self.upload.cameras(store.cameras)
         self._set_options(self.camera, store.cameras, loaded.camera)
         zones = [z for cam, z in store.zones if cam == loaded.camera]
         self._set_options(self.zone, [ALL, *zones], self.zone.value if self.zone.value in zones else ALL)
