@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from edge_agent.updater.policy import InstallReport
+
 
 class WorkerState(str, Enum):
     RUNNING = "running"
@@ -157,6 +159,9 @@ class AgentStatus:
     batches: int
     batched_frames: int
     models: tuple[ModelInfo, ...]
+    installs: tuple[InstallReport, ...] = ()  # the latest state of each model install since the agent started
+    behavior_model_fallback: bool = False  # the packaged default runs because nothing else could be loaded
+    model_warnings: tuple[str, ...] = ()  # e.g. a new detector that finds nobody where the previous one did
 
     def camera(self, camera_id: str) -> CameraStatus:
         for cam in self.cameras:
@@ -179,6 +184,9 @@ class AgentStatus:
         ]
         if self.sync is not None and self.sync.last_error:
             out.append(self.sync.last_error)
+        if self.behavior_model_fallback:
+            out.append("running the packaged default behaviour model: no other could be loaded")
+        out.extend(self.model_warnings)
         return tuple(out)
 
     def to_json(self) -> dict[str, Any]:
@@ -198,6 +206,9 @@ class AgentStatus:
             "inference_ms_mean": round(1000 * self.inference_s / self.batches, 2) if self.batches else None,
             "mean_batch": round(self.batched_frames / self.batches, 2) if self.batches else None,
             "models": {m.kind: m.version for m in self.models},
+            "installs": [r.to_json() for r in self.installs],
+            "behavior_model_fallback": self.behavior_model_fallback,
+            "model_warnings": list(self.model_warnings),
         }
 
     @classmethod
@@ -216,4 +227,7 @@ class AgentStatus:
             batches=int(d["batches"]),
             batched_frames=int(d["batched_frames"]),
             models=tuple(ModelInfo(k, v) for k, v in d["models"].items()),
+            installs=tuple(InstallReport.from_json(r) for r in d["installs"]),
+            behavior_model_fallback=bool(d["behavior_model_fallback"]),
+            model_warnings=tuple(str(w) for w in d["model_warnings"]),
         )
