@@ -63,10 +63,10 @@ class ModelsInUse:
             self._install(swap.kind, swap.model, pipelines)
             self.on_probation[swap.kind] = OnProbation(swap, previous, previous_people_rate=rate)
             self.swaps_done += 1
-            swap.taken.set()
             logger.info("%s model %s swapped in (was %s)", swap.kind, swap.model.model_version, previous.model_version)
             if self.events is not None:
-                self.events.swapped(swap)
+                self.events.swapped(swap)  # the manifest names it before the updater goes on
+            swap.taken.set()
 
     def _current(self, kind: str) -> Any:
         return self.detector if kind == DETECTOR else self.classifier

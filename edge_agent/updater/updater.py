@@ -258,6 +258,8 @@ class ModelUpdater:
             self._report(a, state, message=f"smoke test passed in {ms:.0f} ms")
         except InstallError as e:
             self._failed(a, next_state(state, Step.FAIL), e.code, e.message)
+            with self._lock:
+                self._remove_unkept()  # a refused file does not stay on the box's disk
             return
         installed = Installed(a.name, a.version, a.sha256, a.size_bytes, path.name, a.rollout_id)
         swap = Swap(kind, model, installed, a.rollout_id)
