@@ -39,9 +39,10 @@ def person_output(found: bool = True) -> np.ndarray:
 
 
 def detector(path: Path, mode: str = "person") -> Path:
-    """``person``: finds one person in every frame; ``empty``: finds nobody; ``nan_when_dark``: NaN outputs for
-    frames darker on average than 0.1 (the smoke test's frames are mid-grey and noise); ``bad_layout``: an output
-    of (batch, 16, 3), which is not (batch, 4 + classes, anchors)."""
+    """``person``: finds one person in every frame; ``empty``: finds nobody; ``brightness``: finds one person
+    with the frame's mean brightness as score (someone in bright frames, nobody in dark ones);
+    ``nan_when_dark``: NaN outputs for frames darker on average than 0.1 (the smoke test's frames are mid-grey
+    and noise); ``bad_layout``: an output of (batch, 16, 3), which is not (batch, 4 + classes, anchors)."""
     nodes = [
         helper.make_node("ReduceMean", ["images"], ["per_channel"], axes=[2, 3], keepdims=0),  # (N, 3)
         helper.make_node("ReduceMean", ["per_channel"], ["mean"], axes=[1], keepdims=1),  # (N, 1)
@@ -61,7 +62,15 @@ def detector(path: Path, mode: str = "person") -> Path:
     constant = person_output(mode != "empty")
     if mode == "bad_layout":
         constant = np.zeros((1, ANCHORS, 3), np.float32)
-    nodes += [_const("boxes", constant), helper.make_node("Add", ["boxes", "poison"], ["output0"])]
+    if mode == "brightness":  # the person's score is the frame's mean brightness: seen in bright frames only
+        constant[0, 4, 0] = 0.0
+        unit = np.zeros_like(constant)
+        unit[0, 4, 0] = 1.0
+        nodes += [_const("unit", unit), helper.make_node("Mul", ["unit", "mean3"], ["score"])]
+        nodes += [_const("boxes0", constant), helper.make_node("Add", ["boxes0", "score"], ["boxes"])]
+    else:
+        nodes.append(_const("boxes", constant))
+    nodes.append(helper.make_node("Add", ["boxes", "poison"], ["output0"]))
     graph = helper.make_graph(
         nodes,
         "tiny-yolo",
@@ -120,4 +129,16 @@ def behavior(path: Path, version: str = "behavior-classifier/7", mode: str = "ok
         config = {**config, "step_s": 1.0}
     helper.set_model_props(model, {"feature_config": json.dumps(config), "model_version": version})
     onnx.save(model, path)
+    return path
+
+
+def blinking_clip(path: Path, bright_s: float = 2.0, dark_s: float = 2.5, fps: float = 10.0) -> Path:
+    """A small video that is bright for ``bright_s``, then dark: with the ``brightness`` detector, a person
+    who stays ``bright_s`` and leaves, once per loop of the file (a track summary every loop)."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (320, 180))
+    for i in range(round((bright_s + dark_s) * fps)):
+        writer.write(np.full((180, 320, 3), 220 if i < bright_s * fps else 5, np.uint8))
+    writer.release()
     return path
