@@ -55,7 +55,7 @@ def heartbeat_pb(status: AgentStatus, sent_at: float) -> pb.AgentHeartbeat:
         ],
         outbox_backlog=status.backlog,
         last_error="; ".join(status.problems()),
-        installs=[install_pb(r) for r in status.installs],
+        installs=[install_pb(r) for r in status.installs if r.rollout_id],  # central refuses one without
         behavior_model_fallback=status.behavior_model_fallback,
     )
 
