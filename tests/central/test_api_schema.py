@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from mlflow.tracking import MlflowClient
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -62,6 +63,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     # written beside the checkout
     root = tmp_path_factory.mktemp("registry")
     rollout = RolloutConfig(tracking_uri=f"sqlite:///{root / 'mlflow.db'}", artifact_cache=root / "cache")
+    MlflowClient(tracking_uri=rollout.tracking_uri).search_registered_models()  # MLflow imported, its tables made
     settings = ApiSettings(sse_keepalive_s=0.05, live_max_s=0.1, auth=unthrottled, rollout=rollout)
     app = create_app(engine, LiveFeed(), settings)
     with running(app) as url:

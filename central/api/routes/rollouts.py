@@ -27,7 +27,9 @@ StoreIds = list[Annotated[str, Field(pattern=ID_PATTERN, max_length=ID_MAX)]]
 
 class StartIn(StrictModel):
     model_name: Literal["behavior-classifier", "person-detector"] = Field(description="the registered model")
-    version: str = Field(description="registry version number, or an alias (challenger)", max_length=65)
+    version: str = Field(
+        description="registry version number, or an alias (challenger)", pattern=r"^@?[A-Za-z0-9_-]{1,64}$"
+    )
     stores: StoreIds | None = Field(None, max_length=100_000, description="the stores it covers (default: all)")
     canary_percent: float = Field(10.0, ge=0, le=100, description="share of the stores that go first")
     canary_stores: StoreIds | None = Field(
@@ -46,7 +48,7 @@ def list_all(conn: Conn, _admin: Admin, limit: Limit = 50, offset: Offset = 0) -
     return list_rollouts(conn, limit, offset)
 
 
-@router.post("", status_code=201, responses=responses(404, 422), summary="Start a rollout of a registry version")
+@router.post("", status_code=201, responses=responses(400, 404, 422), summary="Start a rollout of a registry version")
 async def start_rollout(body: StartIn, ctx: Context, _admin: Admin) -> RolloutOut:
     """Fetches the version from MLflow into central's cache and checks it before any store hears of it (422 with
     the reason when it is not a valid model of its role); supersedes the model's live rollouts."""
