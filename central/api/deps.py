@@ -19,8 +19,9 @@ from central.api.queries import stores as store_queries
 from central.api.queries.columns import UNCLASSIFIED, ResponseTooLargeError
 from central.api.timerange import MAX_SPAN_S, Bucket, InvalidTimeError, TimeRange, resolve_range
 from central.auth import Authenticator, AuthRefusedError, Role, ThrottledError
-from central.config import AuthConfig, ResponseLimits
+from central.config import AuthConfig, ResponseLimits, RolloutConfig
 from central.live import LiveFeed
+from central.registry.cache import ArtifactCache
 from retail_common.taxonomy import LABELS
 
 # ids of stores, cameras, zones, lines and agents: 1-64 characters, no control characters
@@ -39,6 +40,7 @@ class ApiSettings:
     max_png_renders: int = 2  # heatmap PNGs rendered at once (HttpConfig.max_png_renders)
     max_png_side_px: int = 2048  # longest side of a heatmap PNG (HttpConfig.max_png_side_px)
     responses: ResponseLimits = field(default_factory=ResponseLimits)  # how large one response may grow
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)  # the registry and cache rollouts start from
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class ApiContext:
     settings: ApiSettings
     keys: Authenticator[Principal]
     png_slots: threading.BoundedSemaphore
+    artifacts: ArtifactCache
 
 
 def get_context(request: Request) -> ApiContext:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     422: "invalid_request",
     429: "too_many_requests",
     500: "internal_error",
@@ -79,6 +81,17 @@ def _problem(error: Mapping[str, Any], pattern_hints: Mapping[str, str]) -> dict
     return {"loc": ".".join(loc), "msg": msg}
 
 
+def _allowed(request: Request) -> str:
+    """Every method of every route whose path matches (Starlette's own 405 names only the first route's, wrong
+    where two routes share a path, e.g. ``GET`` and ``POST /rollouts``)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is Match.PARTIAL and isinstance(route, Route) and route.methods:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI, pattern_hints: Mapping[str, str] | None = None) -> None:
     """JSON errors for everything; ``pattern_hints`` turns "should match pattern '<regex>'" into words."""
     hints = dict(pattern_hints or {})
@@ -88,11 +101,14 @@ def install_error_handlers(app: FastAPI, pattern_hints: Mapping[str, str] | None
         return JSONResponse(_body(exc.status, _dump(exc.detail)), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail
         if exc.status_code == 404 and detail == "Not Found":
             detail = "no such route"
-        return JSONResponse(_body(exc.status_code, detail), status_code=exc.status_code, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed(request)}
+        return JSONResponse(_body(exc.status_code, detail), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -118,7 +134,8 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         400: "malformed value (e.g. a paging cursor)",
         401: "API key missing, malformed, unknown or revoked",
         403: "the key's role may not use this route",
-        404: "no such store, camera, agent or track",
+        404: "no such store, camera, agent, track or rollout",
+        409: "the resource's state does not allow this now (e.g. a rollout that cannot be promoted); read it again",
         422: "a parameter failed validation",
         429: "too many failed API key checks from this address or key, or as many live streams open as this key may:"
         " wait (Retry-After where given)",

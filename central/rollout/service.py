@@ -252,5 +252,5 @@ def store_heartbeats(conn: Connection, store_ids: Sequence[str]) -> dict[str, fl
             .where(agents.c.store_id.in_(ids[i : i + 500]))
             .group_by(agents.c.store_id)
         )
-        out |= {s: float(t) for s, t in conn.execute(query).tuples()}
+        out |= {s: float(t) for s, t in conn.execute(query)}
     return out
