@@ -297,8 +297,11 @@ class Agent:
                 s = sync_worker.status
                 sync = SyncState(s.acknowledged, s.rejected, s.last_success, s.last_error, self.supervisor.status(SYNC))
                 backlog = s.backlog
-        failed = any(c.worker.state is WorkerState.FAILED for c in cameras) or (
-            sync is not None and sync.worker.state is WorkerState.FAILED
+        updater = self.supervisor.status(UPDATER) if sync is not None else None
+        failed = (
+            any(c.worker.state is WorkerState.FAILED for c in cameras)
+            or (sync is not None and sync.worker.state is WorkerState.FAILED)
+            or (updater is not None and updater.state is WorkerState.FAILED)
         )
         alive = time.monotonic() - self._loop_seen < LOOP_STALE_S
         return AgentStatus(
@@ -321,4 +324,5 @@ class Agent:
             installs=self.updater.reports() if self.updater is not None else (),
             behavior_model_fallback=self.updater.behavior_fallback if self.updater is not None else False,
             model_warnings=tuple(self.updater.warnings.values()) if self.updater is not None else (),
+            updater=updater,
         )

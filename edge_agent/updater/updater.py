@@ -112,8 +112,8 @@ class ModelUpdater:
                         logger.error(
                             "%s model: the active one is unusable; starting on the previous, %s", kind, entry.ref
                         )
-                        with self._lock:
-                            self.manifest.activate(kind, entry)
+                        with self._lock:  # the broken file is dropped, not kept as the previous one
+                            self.manifest.roll_back(kind, self.manifest.active[kind])
                     return model
             logger.error("%s model %s (%s in the manifest) cannot be used: %s", kind, entry.ref, which, problem)
         return None
@@ -232,6 +232,12 @@ class ModelUpdater:
         self._install(a, kind, action)
 
     def _install(self, a: Assignment, kind: str, action: Action) -> None:
+        if action is Action.FROM_DISK:
+            kept = Installed(a.name, a.version, a.sha256, a.size_bytes, file_name(a), a.rollout_id)
+            problem = intact(self.folder, kept)
+            if problem is not None:
+                logger.warning("%s: the kept file cannot be used (%s); downloading it again", a.ref, problem)
+                action = Action.DOWNLOAD
         state = InstallState.PENDING
         self._report(a, state)
         try:
@@ -239,10 +245,6 @@ class ModelUpdater:
                 state = next_state(state, Step.FROM_DISK)
                 self._report(a, state, message="the kept previous version, from disk")
                 path = self.folder / file_name(a)
-                entry = Installed(a.name, a.version, a.sha256, a.size_bytes, path.name, a.rollout_id)
-                problem = intact(self.folder, entry)
-                if problem is not None:
-                    raise InstallError(FailureCode.SHA256_MISMATCH, problem)
             else:
                 state = next_state(state, Step.START_DOWNLOAD)
                 self._report(a, state)

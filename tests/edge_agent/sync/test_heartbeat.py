@@ -112,9 +112,15 @@ def test_install_reports_and_the_fallback_travel_in_the_heartbeat_and_read_back_
         ),
         InstallReport("", "person-detector", "2", "c" * 64, InstallState.ACTIVE, None, "", 1e9),  # no rollout
     )
-    status = dataclasses.replace(agent_status(), installs=reports, behavior_model_fallback=True)
+    status = dataclasses.replace(
+        agent_status(),
+        installs=reports,
+        behavior_model_fallback=True,
+        updater=WorkerStatus(WorkerState.RESTARTING, 1, "OSError: models folder not writable"),
+    )
     beat = heartbeat_pb(status, sent_at=0.0)
     assert beat.behavior_model_fallback
+    assert beat.last_error.startswith("updater restarting: OSError: models folder not writable")
     assert "packaged default behaviour model" in beat.last_error
     # central refuses a heartbeat with a report naming no rollout: such a report stays on the agent
     assert [

@@ -269,3 +269,21 @@ def test_a_delivered_detector_replaces_hog_with_the_registry_name(tmp_path: Path
             assert models.detector.model_version == "person-detector/1"
     assert isinstance(build_detector(config.detector).model_version, str)  # the configured HOG is left as it was
     assert BehaviorClassifier().model_version == PACKAGED
+
+
+def test_a_kept_previous_file_that_rotted_is_downloaded_again(tmp_path: Path) -> None:
+    with model_server(tmp_path) as (server, sync):
+        config = agent_config(tmp_path, sync)
+        v7 = server.publish(BEHAVIOR_MODEL, "7", model_files.behavior(tmp_path / "v7.onnx", seed=7))
+        v8 = server.publish(BEHAVIOR_MODEL, "8", model_files.behavior(tmp_path / "v8.onnx", seed=8))
+        with agent_side(config) as (updater, models):
+            updater.handle(v7)
+            updater.handle(v8)
+            manifest = Manifest(config.models_dir)
+            manifest.load()
+            kept = config.models_dir / manifest.previous["behavior"].file
+            kept.write_bytes(b"rotted")
+            updater.handle(type(v7)(v7.name, v7.version, v7.sha256, v7.size_bytes, "rollback-r2"))
+            assert models.classifier.model_version == "behavior-classifier/7"
+        assert [(v, o) for _, v, o in server.requests] == [("7", 0), ("8", 0), ("7", 0)]
+        assert kept.read_bytes() == (tmp_path / "v7.onnx").read_bytes()
