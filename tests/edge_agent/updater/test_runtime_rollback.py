@@ -7,6 +7,8 @@ NaN for tracks longer than the smoke test's, a detector that returns NaN for dar
 
 from __future__ import annotations
 
+import gc
+import weakref
 from pathlib import Path
 
 import model_files
@@ -103,6 +105,7 @@ def test_a_detector_that_finds_nobody_is_warned_about_not_rolled_back(tmp_path: 
                 models.saw(bool(len(found[0])))
             updater.handle(blind)
             record = models.on_probation[DETECTOR]
+            replaced = weakref.ref(record.previous)
             for _ in range(10):
                 found, _ = models.detect([BRIGHT], {})
                 models.saw(bool(len(found[0])))
@@ -115,3 +118,6 @@ def test_a_detector_that_finds_nobody_is_warned_about_not_rolled_back(tmp_path: 
             models.review({}, now=record.since + 601.0)  # probation over: confirmed, the previous one let go
             assert DETECTOR not in models.on_probation
             assert models.detector.model_version == "person-detector/2"
+            del record
+            gc.collect()
+            assert replaced() is None, "the replaced detector's session is released once the new one is confirmed"
