@@ -49,7 +49,7 @@ class InstallReport:
 def _store_rollouts(conn: Connection, store_id: str) -> Sequence[Row[Any]]:
     r, rs = rollouts.c, rollout_stores.c
     return conn.execute(
-        select(rollouts, rs.canary)
+        select(rollouts, rs.canary, rs.state.label("store_state"), rs.reported_at)
         .join(rollout_stores, rs.rollout_id == r.rollout_id)
         .where(rs.store_id == store_id, r.state.not_in(_SILENT))
         .order_by(r.created_at.desc())
@@ -105,6 +105,8 @@ def record_reports(
             r = rows.get(rep.rollout_id)
             if r is None or r["model_name"] != rep.model_name:
                 continue
+            if r["reported_at"] is not None and rep.at <= r["reported_at"]:  # applied already: no write at all
+                continue
             state = store_state_from_report(
                 RolloutState(r["state"]), rep.version, r["version"], r["previous_version"], rep.state
             )
@@ -115,7 +117,7 @@ def record_reports(
         for name, version in running:
             for r in rows.values():
                 state = _running_state(r, name, version)
-                if state is not None:
+                if state is not None and state.value != r["store_state"]:  # most heartbeats: nothing to write
                     changed += _set(conn, r["rollout_id"], store_id, state, "", "", 0, None, now, only_from_live=True)
     return changed
 
