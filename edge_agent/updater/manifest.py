@@ -137,10 +137,14 @@ class Manifest:
 def write_atomically(path: Path, data: bytes) -> None:
     """``path`` holds ``data`` or what it held before, whatever happens during the write."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with tmp.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk leaves the old manifest and no half-written one
+        raise
     tmp.replace(path)
     fd = os.open(path.parent, os.O_RDONLY)
     try:

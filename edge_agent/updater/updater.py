@@ -113,7 +113,7 @@ class ModelUpdater:
                             "%s model: the active one is unusable; starting on the previous, %s", kind, entry.ref
                         )
                         with self._lock:  # the broken file is dropped, not kept as the previous one
-                            self.manifest.roll_back(kind, self.manifest.active[kind])
+                            self._write(lambda: self.manifest.roll_back(kind, self.manifest.active[kind]))
                     return model
             logger.error("%s model %s (%s in the manifest) cannot be used: %s", kind, entry.ref, which, problem)
         return None
@@ -301,7 +301,7 @@ class ModelUpdater:
 
     def swapped(self, swap: Swap) -> None:
         with self._lock:
-            self.manifest.activate(swap.kind, swap.installed)
+            self._write(lambda: self.manifest.activate(swap.kind, swap.installed))
             self._remove_unkept()
             if swap.kind == BEHAVIOR:
                 self.behavior_fallback = False
@@ -310,7 +310,7 @@ class ModelUpdater:
 
     def rolled_back(self, swap: Swap, reason: str) -> None:
         with self._lock:
-            self.manifest.roll_back(swap.kind, swap.installed)
+            self._write(lambda: self.manifest.roll_back(swap.kind, swap.installed))
         a = _assignment_of(swap.installed)
         self._failed(a, next_state(InstallState.ACTIVE, Step.RUNTIME_FAILURE), FailureCode.RUNTIME_FAILURE, reason)
 
@@ -326,12 +326,29 @@ class ModelUpdater:
             self.warnings[swap.kind] = reason
         self._report(_assignment_of(swap.installed), InstallState.ACTIVE, message=f"warning: {reason}")
 
+    def _write(self, change: Callable[[], None]) -> None:
+        """A change of the manifest, written to disk; a full or failing disk is logged, never raised: the swap
+        it records has happened (this runs in the scheduler's thread), only a restart would not know it."""
+        try:
+            change()
+        except OSError as e:
+            logger.error(
+                "the model manifest %s could not be written (%s): a restart without central starts on the models "
+                "it named before",
+                self.manifest.path,
+                e.strerror or e,
+            )
+
     def _remove_unkept(self) -> None:
         """Only the active and previous file of each role stay on disk (the disk of an edge box is small)."""
         kept = self.manifest.kept_files()
         for path in self.folder.glob("*.onnx"):
             if path.name not in kept:
-                path.unlink(missing_ok=True)
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as e:
+                    logger.warning("cannot remove %s: %s", path, e.strerror or e)
+                    continue
                 logger.info("removed %s (neither active nor previous)", path.name)
 
 

@@ -3,6 +3,7 @@ model goes through, and every bad artifact that must never replace a working mod
 
 from __future__ import annotations
 
+import errno
 import shutil
 import subprocess
 import threading
@@ -287,3 +288,33 @@ def test_a_kept_previous_file_that_rotted_is_downloaded_again(tmp_path: Path) ->
             assert models.classifier.model_version == "behavior-classifier/7"
         assert [(v, o) for _, v, o in server.requests] == [("7", 0), ("8", 0), ("7", 0)]
         assert kept.read_bytes() == (tmp_path / "v7.onnx").read_bytes()
+
+
+def fill(path: Path) -> None:
+    """Writes zeros to ``path`` until the file system is full."""
+    with path.open("wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+
+
+def test_a_full_disk_when_the_manifest_is_written_keeps_the_swap_and_the_old_manifest(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    with model_server(tmp_path) as (server, sync):
+        config = agent_config(tmp_path, sync, models_dir=small_disk)
+        v7 = server.publish(BEHAVIOR_MODEL, "7", model_files.behavior(tmp_path / "v7.onnx", seed=7))
+        v8 = server.publish(BEHAVIOR_MODEL, "8", model_files.behavior(tmp_path / "v8.onnx", seed=8))
+        with agent_side(config) as (updater, models):
+            updater.handle(v7)
+            updater.handle(v8)
+            before = (small_disk / "manifest.json").read_bytes()
+            fill(small_disk / "filler")
+            updater.handle(type(v7)(v7.name, v7.version, v7.sha256, v7.size_bytes, "rollback-r2"))  # from disk
+            assert models.classifier.model_version == "behavior-classifier/7"  # the swap happened
+            assert final_report(updater, BEHAVIOR_MODEL)[0] is InstallState.ACTIVE
+        assert (small_disk / "manifest.json").read_bytes() == before  # whole, as it was: no half-written file
+        assert not list(small_disk.glob(".manifest.json.tmp"))
