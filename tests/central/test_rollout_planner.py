@@ -11,9 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from grpc_fixtures import auth, push, running_ingest, stamp, stub, summary
-from mlflow_models import registry, tiny_behavior_model
 from retail_proto.v1 import edge_sync_pb2 as pb
 from retail_proto.v1 import edge_sync_pb2_grpc as pb_grpc
 from sqlalchemy import Engine, select
@@ -29,14 +27,6 @@ from central.stores import create_store
 from retail_common.rollout import BEHAVIOR_MODEL
 
 STORES = ("c1", "r1", "r2")
-
-
-@pytest.fixture(scope="module")
-def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[str]]:
-    return registry(
-        tmp_path_factory.mktemp("mlflow"),
-        [(BEHAVIOR_MODEL, tiny_behavior_model("interested")), (BEHAVIOR_MODEL, tiny_behavior_model("hesitant"))],
-    )
 
 
 @dataclass
@@ -75,7 +65,8 @@ class Fleet:
 
 @contextmanager
 def fleet(database_url: str, engine: Engine, tmp_path: Path, mlflow_store: tuple[str, list[str]]) -> Iterator[Fleet]:
-    uri, versions = mlflow_store
+    uri, (v1, v2, _) = mlflow_store
+    versions = [v1, v2]
     config = RolloutConfig(
         tracking_uri=uri, artifact_cache=tmp_path / "cache", min_labelled_visits=20, heartbeat_lost_s=60
     )

@@ -13,7 +13,6 @@ from typing import get_args
 import httpx
 import yaml
 from grpc_fixtures import auth, push, stamp, stub, summary
-from mlflow_models import registry, tiny_behavior_model
 from retail_proto.v1 import edge_sync_pb2 as pb
 from retail_proto.v1 import edge_sync_pb2_grpc as pb_grpc
 from test_serve import central_process, cli
@@ -49,9 +48,8 @@ def test_the_api_names_the_models_central_rolls_out() -> None:
     assert get_args(StartIn.model_fields["model_name"].annotation) == ROLLOUT_MODELS
 
 
-def test_central_restarted_mid_rollout_carries_on(tmp_path: Path) -> None:
-    models = [(BEHAVIOR_MODEL, tiny_behavior_model("interested")), (BEHAVIOR_MODEL, tiny_behavior_model("decisive"))]
-    uri, (v1, v2) = registry(tmp_path, models)
+def test_central_restarted_mid_rollout_carries_on(tmp_path: Path, mlflow_store: tuple[str, list[str]]) -> None:
+    uri, (v1, v2, _) = mlflow_store
     config = tmp_path / "central.yaml"
     rollout = {
         "tracking_uri": uri,

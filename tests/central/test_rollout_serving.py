@@ -12,11 +12,13 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_fixtures import auth, running_ingest, stamp, stub
-from mlflow_models import damage, register, registered_file, registry, tiny_behavior_model, tiny_detector_model
+from mlflow_models import damage, register, registered_file, tiny_behavior_model, tiny_detector_model
 from retail_proto.v1 import edge_sync_pb2 as pb
 from sqlalchemy import Engine, select
 
 from central.config import RolloutConfig
+from central.db.engine import make_engine
+from central.db.migrate import upgrade
 from central.db.schema import agents, model_artifacts, rollout_stores, rollouts
 from central.registry.cache import ArtifactCache
 from central.rollout.service import RolloutError, StartRequest, start
@@ -24,21 +26,6 @@ from central.stores import create_store
 from retail_common.rollout import BEHAVIOR_MODEL, DETECTOR_MODEL
 
 CHUNK_KIB = 4
-
-
-@pytest.fixture(scope="module")
-def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[str]]:
-    """Behaviour versions 1 and 2 (2 favours another label) and detector version 1."""
-    root = tmp_path_factory.mktemp("mlflow")
-    uri, versions = registry(
-        root,
-        [
-            (BEHAVIOR_MODEL, tiny_behavior_model("interested")),
-            (BEHAVIOR_MODEL, tiny_behavior_model("hesitant", seed=1)),
-            (DETECTOR_MODEL, tiny_detector_model(classes=2)),
-        ],
-    )
-    return uri, versions
 
 
 def _cache(engine: Engine, tmp_path: Path, uri: str) -> ArtifactCache:
@@ -200,9 +187,11 @@ def test_install_reports_move_the_store_and_unknown_failure_codes_are_refused(
 
 
 def test_a_corrupt_artifact_in_mlflow_is_refused_before_any_store_gets_it(
-    engine: Engine, tmp_path: Path, mlflow_store: tuple[str, list[str]]
+    tmp_path: Path, mlflow_store: tuple[str, list[str]]
 ) -> None:
     uri, _ = mlflow_store
+    engine = make_engine(f"sqlite:///{tmp_path / 'central.db'}")  # the database plays no part: one kind is enough
+    upgrade(engine)
     create_store(engine, "s1")
     broken = register(uri, BEHAVIOR_MODEL, tiny_behavior_model("confused"))
     damage(registered_file(uri, BEHAVIOR_MODEL, broken))
@@ -218,11 +207,11 @@ def test_a_corrupt_artifact_in_mlflow_is_refused_before_any_store_gets_it(
     assert not any((tmp_path / "cache").rglob("*.onnx"))
 
 
-def test_an_alias_is_resolved_once_at_the_start(
-    engine: Engine, tmp_path: Path, mlflow_store: tuple[str, list[str]]
-) -> None:
+def test_an_alias_is_resolved_once_at_the_start(tmp_path: Path, mlflow_store: tuple[str, list[str]]) -> None:
     from mlflow.tracking import MlflowClient
 
+    engine = make_engine(f"sqlite:///{tmp_path / 'central.db'}")
+    upgrade(engine)
     uri, (v1, v2, detector) = mlflow_store
     create_store(engine, "s1")
     client = MlflowClient(tracking_uri=uri)

@@ -9,12 +9,13 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_fixtures import running_ingest
-from mlflow_models import registry, tiny_behavior_model
 from retail_proto.v1 import edge_sync_pb2 as pb
 from retail_proto.v1 import edge_sync_pb2_grpc as pb_grpc
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 
 from central.config import RolloutConfig
+from central.db.engine import make_engine
+from central.db.migrate import upgrade
 from central.db.schema import track_summaries
 from central.registry.cache import ArtifactCache
 from central.rollout.planner import Planner
@@ -46,11 +47,11 @@ def test_what_an_agent_installs(
     assert all(isinstance(w, Wanted) for w in wanted)
 
 
-def test_simulated_agents_install_what_they_are_assigned(tmp_path: Path, engine: Engine, database_url: str) -> None:
-    uri, (v1, v2) = registry(
-        tmp_path,
-        [(BEHAVIOR_MODEL, tiny_behavior_model("interested")), (BEHAVIOR_MODEL, tiny_behavior_model("decisive"))],
-    )
+def test_simulated_agents_install_what_they_are_assigned(tmp_path: Path, mlflow_store: tuple[str, list[str]]) -> None:
+    uri, (v1, v2, _) = mlflow_store
+    database_url = f"sqlite:///{tmp_path / 'central.db'}"
+    engine = make_engine(database_url)
+    upgrade(engine)
     config = RolloutConfig(tracking_uri=uri, artifact_cache=tmp_path / "cache", chunk_kib=4)
     agents = [SimAgent(s, create_store(engine, s), {BEHAVIOR_MODEL: v1}, visits_per_beat=2) for s in ("a", "b", "c")]
     cache = ArtifactCache(engine, config.artifact_cache, uri, 1 << 20)
