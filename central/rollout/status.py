@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, func, select
 
 from central.db.schema import rollout_stores, rollouts
 
@@ -49,9 +49,21 @@ class RolloutOut(BaseModel):
 def _rollout(conn: Connection, row: Row[Any], with_stores: bool) -> RolloutOut:
     r = row._mapping
     s = rollout_stores.c
-    rows = conn.execute(
-        select(rollout_stores).where(s.rollout_id == r["rollout_id"]).order_by(s.canary.desc(), s.store_id)
-    ).all()
+    this = s.rollout_id == r["rollout_id"]
+    counts = conn.execute(select(s.state, s.canary, func.count()).where(this).group_by(s.state, s.canary)).all()
+    store_states: Counter[str] = Counter()
+    canary_states: Counter[str] = Counter()
+    for state, canary, n in counts:
+        store_states[state] += n
+        if canary:
+            canary_states[state] += n
+    rows = (
+        conn.execute(
+            select(rollout_stores).where(this).order_by(s.canary.desc(), s.store_id).limit(MAX_STORES_SHOWN)
+        ).all()
+        if with_stores
+        else []
+    )
     return RolloutOut(
         rollout_id=r["rollout_id"],
         model_name=r["model_name"],
@@ -69,8 +81,8 @@ def _rollout(conn: Connection, row: Row[Any], with_stores: bool) -> RolloutOut:
         created_at=r["created_at"],
         state_since=r["state_since"],
         observe_from=r["observe_from"],
-        store_states=dict(Counter(x.state for x in rows)),
-        canary_states=dict(Counter(x.state for x in rows if x.canary)),
+        store_states=dict(store_states),
+        canary_states=dict(canary_states),
         stores=[
             RolloutStoreOut(
                 store_id=x.store_id,
@@ -81,7 +93,7 @@ def _rollout(conn: Connection, row: Row[Any], with_stores: bool) -> RolloutOut:
                 bytes_done=x.bytes_done,
                 updated_at=x.updated_at,
             )
-            for x in rows[:MAX_STORES_SHOWN]
+            for x in rows
         ]
         if with_stores
         else None,

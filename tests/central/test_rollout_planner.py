@@ -193,3 +193,39 @@ def test_two_replicas_cannot_make_the_same_transition(
         with engine.connect() as conn:
             row = conn.execute(select(rollouts).where(rollouts.c.rollout_id == rollout_id)).one()
         assert (row.state, row.revision, json.loads(row.details)) == ("observing", revision + 1, {})
+
+
+def test_a_canary_that_fails_its_smoke_test_halts_the_rollout_with_the_reason(
+    database_url: str, engine: Engine, tmp_path: Path, mlflow_store: tuple[str, list[str]]
+) -> None:
+    with fleet(database_url, engine, tmp_path, mlflow_store) as f:
+        v1, v2 = f.versions
+        rollout_id = _start(f, v2)
+        failed = pb.ModelInstallReport(
+            rollout_id=rollout_id,
+            model=pb.ModelVersion(name=BEHAVIOR_MODEL, version=v2),
+            state=pb.INSTALL_STATE_FAILED,
+            failure_code="smoke_test_failed",
+            message="probabilities sum to 0.7, not 1",
+            at=stamp(time.time()),
+        )
+        hb = pb.AgentHeartbeat(
+            agent_id="edge-1",
+            store_id="c1",
+            sent_at=stamp(time.time()),
+            agent_version="test",
+            models=[pb.ModelVersion(name=BEHAVIOR_MODEL, version=v1)],  # still on the previous model
+            installs=[failed],
+        )
+        f.client.Heartbeat(hb, metadata=auth(f.tokens["c1"]), timeout=30)
+        f.planner.tick()
+        assert f.state(rollout_id) == ("halted", "smoke_test_failed")
+        with engine.connect() as conn:
+            found = get_rollout(conn, rollout_id)
+        assert found is not None
+        assert found.message == (
+            "1 of 1 canary stores failed to install or run the version (at most 0 allowed): smoke_test_failed x1"
+        )
+        assert found.stores is not None
+        assert found.stores[0].message == "probabilities sum to 0.7, not 1"
+        assert f.beat("r1", v1) == []  # nobody else was ever told

@@ -232,3 +232,28 @@ def test_an_alias_is_resolved_once_at_the_start(tmp_path: Path, mlflow_store: tu
     assert found.contract.outputs[0].shape[1] == 6
     with pytest.raises(RolloutError, match="no 'behavior-classifier' version or alias 'champion'"):
         start(engine, cache, StartRequest(BEHAVIOR_MODEL, "champion"), 10)
+
+
+def test_a_replica_without_the_file_fetches_it_again_only_if_the_bytes_are_the_same(
+    tmp_path: Path, mlflow_store: tuple[str, list[str]]
+) -> None:
+    uri, _ = mlflow_store
+    url = f"sqlite:///{tmp_path / 'central.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    token = create_store(engine, "s1")
+    version = register(uri, BEHAVIOR_MODEL, tiny_behavior_model("decisive", seed=7))
+    start(engine, _cache(engine, tmp_path, uri), StartRequest(BEHAVIOR_MODEL, version, canary_stores=["s1"]), 10)
+    cached = tmp_path / "cache" / BEHAVIOR_MODEL / f"{version}.onnx"
+    expected = cached.read_bytes()
+    with running_ingest(url, rollout=_config(tmp_path, uri)) as ingest:
+        client = stub(ingest.port)
+        cached.unlink()  # another replica's machine, or a wiped folder
+        assert b"".join(c.data for c in download(client, token, version)) == expected
+        cached.unlink()
+        damage(registered_file(uri, BEHAVIOR_MODEL, version), keep=0.9)  # the registry's copy changed since
+        with pytest.raises(grpc.RpcError) as changed:
+            list(download(client, token, version))
+        assert changed.value.code() == grpc.StatusCode.NOT_FOUND
+        assert "as when it was first cached" in changed.value.details()
+    engine.dispose()
