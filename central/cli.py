@@ -22,10 +22,14 @@ stores_app = typer.Typer(help="Stores and their enrollment tokens.", no_args_is_
 keys_app = typer.Typer(help="API keys of the REST API (roles: admin, viewer).", no_args_is_help=True)
 db_app = typer.Typer(help="The central database.", no_args_is_help=True)
 cameras_app = typer.Typer(help="Cameras of a store: their background pictures.", no_args_is_help=True)
+rollout_app = typer.Typer(
+    help="Model rollouts from the MLflow registry to the stores: canary, promote, rollback.", no_args_is_help=True
+)
 app.add_typer(stores_app, name="stores")
 app.add_typer(cameras_app, name="cameras")
 app.add_typer(keys_app, name="apikeys")
 app.add_typer(db_app, name="db")
+app.add_typer(rollout_app, name="rollout")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="central YAML file (default: built-in)")]
 DatabaseOption = Annotated[
@@ -217,6 +221,127 @@ def keys_revoke(key_id: str, config: ConfigOption = None, database: DatabaseOpti
     if not revoke_api_key(_engine(_config(config, database)), key_id):
         raise fail(f"no active API key {key_id!r}")
     typer.echo(f"revoked {key_id}")
+
+
+RolloutId = Annotated[str, typer.Argument(help="the rollout's id (from start or list)")]
+
+
+def _ids(text: str | None) -> list[str] | None:
+    return None if text is None or text == "all" else [s for s in (x.strip() for x in text.split(",")) if s]
+
+
+@rollout_app.command("start")
+def rollout_start(
+    model: Annotated[str, typer.Argument(help="behavior-classifier or person-detector")],
+    version: Annotated[str, typer.Argument(help="registry version number, or an alias such as challenger")],
+    stores: Annotated[str, typer.Option(help="'all' or store ids separated by commas")] = "all",
+    canary: Annotated[float, typer.Option(min=0, max=100, help="percent of the stores that go first")] = 10.0,
+    canary_stores: Annotated[str | None, typer.Option(help="store ids that go first, instead of --canary")] = None,
+    max_failures: Annotated[int, typer.Option(min=0, max=100_000, help="canary failures tolerated")] = 0,
+    observe: Annotated[float, typer.Option(min=0, max=10_080, help="minutes the canary is watched")] = 60.0,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow registry (default: the config's)")] = None,
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Fetch the version from MLflow into central's cache, check it and start rolling it out; prints the id."""
+    from central.registry.cache import ArtifactCache
+    from central.rollout.service import RolloutError, StartRequest, start
+
+    cfg = _config(config, database)
+    rollout = cfg.rollout
+    cache = ArtifactCache(
+        _engine(cfg), rollout.artifact_cache, tracking_uri or rollout.tracking_uri, rollout.max_artifact_mb << 20
+    )
+    request = StartRequest(
+        model_name=model,
+        version=version,
+        stores=_ids(stores),
+        canary_percent=canary,
+        canary_stores=_ids(canary_stores),
+        max_failures=max_failures,
+        observe_s=observe * 60,
+    )
+    try:
+        rollout_id = start(cache.engine, cache, request, rollout.max_stores)
+    except RolloutError as e:
+        raise fail(str(e)) from e
+    typer.echo(rollout_id)
+
+
+def _rollout_command(name: str) -> None:
+    from central.rollout.policy import Command
+
+    cmd = Command(name)
+
+    def run(rollout_id: RolloutId, config: ConfigOption = None, database: DatabaseOption = None) -> None:
+        from central.rollout.service import RolloutError, command
+
+        try:
+            state = command(_engine(_config(config, database)), rollout_id, cmd)
+        except RolloutError as e:
+            raise fail(str(e)) from e
+        typer.echo(f"{rollout_id}: {state.value}")
+
+    run.__doc__ = {
+        "promote": "Give the version to every store of the rollout now, whatever the canary shows.",
+        "pause": "Stop advancing the rollout; stores keep what they run.",
+        "resume": "Continue a paused or halted rollout (the canary is observed again).",
+        "rollback": "Every store of the rollout goes back to the version it ran before.",
+        "abort": "Stop the rollout; stores follow the model's earlier rollouts again.",
+    }[name]
+    rollout_app.command(name)(run)
+
+
+for _name in ("promote", "pause", "resume", "rollback", "abort"):
+    _rollout_command(_name)
+
+
+@rollout_app.command("status")
+def rollout_status(
+    rollout_id: RolloutId,
+    json_out: Annotated[bool, typer.Option("--json", help="the REST API's JSON instead of text")] = False,
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """A rollout's state, why it is there (with the numbers) and where each store is."""
+    from central.rollout.status import get_rollout
+
+    with _engine(_config(config, database)).connect() as conn:
+        found = get_rollout(conn, rollout_id)
+    if found is None:
+        raise fail(f"no rollout {rollout_id!r}")
+    if json_out:
+        typer.echo(found.model_dump_json(indent=2))
+        return
+    typer.echo(f"rollout {found.rollout_id}: {found.model_name}/{found.version} (sha256 {found.sha256})")
+    typer.echo(
+        f"state {found.state} since {_when(found.state_since)}"
+        + (f" [{found.failure_code}]" if found.failure_code else "")
+    )
+    typer.echo(f"why: {found.message}")
+    for key, value in found.details.items():
+        typer.echo(f"  {key}: {value}")
+    typer.echo(f"rollback to: {found.previous_version or 'nothing'}")
+    typer.echo("stores: " + ", ".join(f"{k} {v}" for k, v in sorted(found.store_states.items())))
+    for s in found.stores or []:
+        role = "canary" if s.canary else "      "
+        failure = f" {s.failure_code}: {s.message}" if s.failure_code else ""
+        typer.echo(f"  {s.store_id:24s} {role} {s.state:13s}{failure}")
+
+
+@rollout_app.command("list")
+def rollout_list(
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    config: ConfigOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Rollouts, newest first."""
+    from central.rollout.status import list_rollouts
+
+    with _engine(_config(config, database)).connect() as conn:
+        for r in list_rollouts(conn, limit):
+            states = ", ".join(f"{k} {v}" for k, v in sorted(r.store_states.items()))
+            typer.echo(f"{r.rollout_id}  {r.model_name}/{r.version:6s} {r.state:12s} {_when(r.created_at)}  {states}")
 
 
 add_install_service_command(

@@ -235,6 +235,47 @@ class BackgroundLimits(StrictModel):
     )
 
 
+class RolloutConfig(StrictModel):
+    """Where central finds models (MLflow), where it keeps their files, and how it judges a canary."""
+
+    tracking_uri: str = Field(
+        "sqlite:///mlflow.db",
+        description="MLflow tracking URI of the model registry; the default is the local store `retail-train fit` "
+        "writes in the working directory",
+    )
+    artifact_cache: Path = Field(
+        Path("central-models"),
+        description="folder of central's own copies of rolled-out model files, served to agents from here",
+    )
+    max_artifact_mb: int = Field(1024, ge=1, le=65_536, description="largest model file central accepts, in MiB")
+    chunk_kib: int = Field(
+        256, ge=4, le=4096, description="bytes of one DownloadModel chunk, in KiB (below grpc.max_message_mb)"
+    )
+    plan_interval_s: float = Field(5.0, gt=0, le=3600, description="how often the planner advances rollouts")
+    plan_batch: int = Field(100, ge=1, le=10_000, description="rollouts the planner looks at in one tick, at most")
+    max_stores: int = Field(10_000, ge=1, le=1_000_000, description="stores one rollout may cover")
+    max_installs_per_heartbeat: int = Field(
+        32, ge=1, le=1000, description="install reports one heartbeat may carry; more are refused with the heartbeat"
+    )
+    heartbeat_lost_s: float = Field(
+        180.0, gt=0, le=7 * 86_400, description="a canary agent silent this long halts its rollout"
+    )
+    shift_threshold: float = Field(
+        0.15,
+        gt=0,
+        le=1,
+        description="Jensen-Shannon distance (base 2, 0 to 1) between the canary stores' behaviour-label mix and "
+        "the rest of the fleet's over the same hours above which a rollout halts",
+    )
+    min_labelled_visits: int = Field(
+        200,
+        ge=1,
+        le=10_000_000,
+        description="classified visits each side (canary, rest) needs before the mix is judged; fewer: "
+        "inconclusive, and the rollout pauses",
+    )
+
+
 class CentralConfig(StrictModel):
     database_url: str = Field(
         "sqlite:///central.db",
@@ -254,6 +295,7 @@ class CentralConfig(StrictModel):
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig, description="the web dashboard")
     gaps: GapConfig = Field(default_factory=GapConfig, description="when data counts as missing (camera uptime)")
     backgrounds: BackgroundLimits = Field(default_factory=BackgroundLimits, description="camera background pictures")
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig, description="model registry and rollouts")
 
 
 def load_central_config(path: Path | None) -> CentralConfig:

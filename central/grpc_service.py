@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeAlias
 
 import grpc
@@ -38,9 +39,14 @@ from central.config import CentralConfig
 from central.grpc_auth import AUTHENTICATED_STORE, StoreTokenInterceptor
 from central.ingest import convert
 from central.ingest.fleet import FleetFullError, bounded_errors, heartbeat_problem, record_heartbeat
+from central.ingest.fleet import Heartbeat as HeartbeatIn
 from central.ingest.items import ItemResult
 from central.ingest.writer import Checked, IngestWriter
 from central.live import LiveFeed
+from central.registry.cache import ArtifactCache, CachedArtifact
+from central.registry.files import ArtifactError
+from central.rollout.assign import Assignment, InstallReport, may_download, record_reports, reports_problem
+from central.rollout.assign import assignments as store_assignments
 from central.stores import store_authenticator
 
 logger = logging.getLogger(__name__)
@@ -101,11 +107,14 @@ class GroupCommit:
 
 
 class EdgeSyncService(pb_grpc.EdgeSyncServicer):
-    def __init__(self, engine: Engine, writer: IngestWriter, config: CentralConfig, feed: LiveFeed) -> None:
+    def __init__(
+        self, engine: Engine, writer: IngestWriter, config: CentralConfig, feed: LiveFeed, cache: ArtifactCache
+    ) -> None:
         self.engine = engine
         self.writer = writer
         self.config = config
         self.feed = feed
+        self.cache = cache
         self._check = ThreadPoolExecutor(1, thread_name_prefix="ingest-check")
         self._commit = GroupCommit(self._commit_and_publish)
 
@@ -153,19 +162,15 @@ class EdgeSyncService(pb_grpc.EdgeSyncServicer):
         await self._authorize(context, request.store_id)
         limits = self.config.fleet
         hb = convert.heartbeat_in(request)
-        problem = heartbeat_problem(hb, limits)
+        installs = convert.installs_in(request)
+        problem = heartbeat_problem(hb, limits) or reports_problem(
+            installs, self.config.rollout.max_installs_per_heartbeat
+        )
         if problem:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
         hb = bounded_errors(hb, limits.max_error_chars)
         try:
-            await asyncio.to_thread(
-                record_heartbeat,
-                self.engine,
-                hb,
-                self.config.heartbeat_history,
-                limits.max_agents_per_store,
-                max_cameras=self.config.cardinality.max_cameras_per_store,
-            )
+            assigned = await asyncio.to_thread(self._record, hb, installs)
         except FleetFullError as e:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
         except SQLAlchemyError as e:  # the statement and its values stay in the log, never go to the caller
@@ -177,16 +182,74 @@ class EdgeSyncService(pb_grpc.EdgeSyncServicer):
             )
         now = time.time()
         stamp = Timestamp(seconds=int(now), nanos=int(math.modf(now)[0] * 1e9))
-        return pb.HeartbeatReply(server_time=stamp)
+        return pb.HeartbeatReply(server_time=stamp, assignments=convert.assignments_out(assigned))
+
+    def _record(self, hb: HeartbeatIn, installs: list[InstallReport]) -> list[Assignment]:
+        """The heartbeat, then its install reports and running models applied to the store's rollouts, then the
+        models the store should run (read after the reports: a reply never repeats a state they changed)."""
+        now = time.time()
+        record_heartbeat(
+            self.engine,
+            hb,
+            self.config.heartbeat_history,
+            self.config.fleet.max_agents_per_store,
+            now=now,
+            max_cameras=self.config.cardinality.max_cameras_per_store,
+        )
+        running = [(m["name"], m["version"]) for m in hb.models]
+        record_reports(self.engine, hb.store_id, installs, running, now)
+        with self.engine.connect() as conn:
+            return store_assignments(conn, hb.store_id)
 
     async def DownloadModel(  # noqa: N802
         self, request: pb.ModelRef, context: Context
     ) -> AsyncIterator[pb.ModelChunk]:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED,
-            f"model rollout is not served by this central yet (asked for {request.name}/{request.version})",
-        )
-        yield pb.ModelChunk()  # unreachable: makes this an async generator, as the stream needs
+        """The model file from central's cache in chunks from ``request.offset``: only a version a rollout of the
+        token's store names. NOT_FOUND for a version central does not have, PERMISSION_DENIED for one not meant
+        for the store, OUT_OF_RANGE for an offset past the end; an offset equal to the size gets one empty chunk
+        (the size and SHA-256 still told)."""
+        owner = AUTHENTICATED_STORE.get()
+        if owner is None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing store token")
+        ref = f"{request.name[:80]}/{request.version[:40]}"
+        found = await asyncio.to_thread(self._servable, str(owner), request.name, request.version)
+        if isinstance(found, str):
+            code = grpc.StatusCode.NOT_FOUND if found.startswith("no ") else grpc.StatusCode.PERMISSION_DENIED
+            await context.abort(code, found)
+        artifact, path = found
+        if request.offset > artifact.size_bytes:
+            await context.abort(
+                grpc.StatusCode.OUT_OF_RANGE,
+                f"offset {request.offset} is past the end of {ref} ({artifact.size_bytes} bytes)",
+            )
+        chunk = self.config.rollout.chunk_kib * 1024
+        offset = int(request.offset)
+        with path.open("rb") as f:
+            f.seek(offset)
+            while True:
+                data = await asyncio.to_thread(f.read, chunk)
+                if data or offset == request.offset:
+                    yield pb.ModelChunk(
+                        offset=offset, data=data, total_size=artifact.size_bytes, sha256=artifact.sha256
+                    )
+                if not data:
+                    break
+                offset += len(data)
+
+    def _servable(self, store_id: str, name: str, version: str) -> tuple[CachedArtifact, Path] | str:
+        """The artifact and its file, or why the store cannot have it (starting "no " when central has none)."""
+        ref = f"{name[:80]}/{version[:40]}"
+        artifact = self.cache.known(name, version)
+        if artifact is None:
+            return f"no model {ref} on central: only versions a rollout names are served"
+        with self.engine.connect() as conn:
+            if not may_download(conn, store_id, name, version):
+                return f"model {ref} is not assigned to store {store_id!r}"
+        try:
+            return artifact, self.cache.ensure_file(artifact)
+        except ArtifactError as e:
+            logger.error("store %s: model %s cannot be served: %s", store_id, ref, e)
+            return f"no servable copy of {ref} on central: {e}"
 
 
 def grpc_server(config: CentralConfig, engine: Engine, feed: LiveFeed) -> tuple[grpc.aio.Server, int]:
@@ -196,7 +259,9 @@ def grpc_server(config: CentralConfig, engine: Engine, feed: LiveFeed) -> tuple[
         options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
     )
     writer = IngestWriter(engine, config.limits, cardinality=config.cardinality)
-    pb_grpc.add_EdgeSyncServicer_to_server(EdgeSyncService(engine, writer, config, feed), server)
+    rollout = config.rollout
+    cache = ArtifactCache(engine, rollout.artifact_cache, rollout.tracking_uri, rollout.max_artifact_mb << 20)
+    pb_grpc.add_EdgeSyncServicer_to_server(EdgeSyncService(engine, writer, config, feed, cache), server)
     address = f"{config.grpc.host}:{config.grpc.port}"
     if config.grpc.tls is not None:
         credentials = grpc.ssl_server_credentials(

@@ -19,6 +19,7 @@ from central.db.migrate import upgrade
 from central.grpc_service import grpc_server
 from central.http_limits import QuietAcceptErrors, bounded_h11
 from central.live import LiveFeed
+from central.rollout.planner import Planner
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ async def serve(config: CentralConfig, ready: asyncio.Event | None = None) -> No
         responses=config.responses,
         gaps=config.gaps,
         backgrounds=config.backgrounds,
+        rollout=config.rollout,
     )
     app = create_app(engine, feed, settings)
     mount_dashboard(app, config.dashboard, secure_cookie=config.dashboard.secure_cookie)
@@ -108,6 +110,7 @@ async def serve(config: CentralConfig, ready: asyncio.Event | None = None) -> No
             http_task.result()
             raise OSError(f"cannot serve HTTP on {config.http.host}:{config.http.port}")
         http_port = http.servers[0].sockets[0].getsockname()[1]
+        planner = asyncio.create_task(Planner(engine, config.rollout).run(stop))
         logger.info("database %s at revision %s", engine.url.render_as_string(hide_password=True), revision)
         # one line each, flushed: scripts and tests read the ports from here
         print(f"gRPC ingest on {config.grpc.host}:{grpc_port}", flush=True)
@@ -120,6 +123,7 @@ async def serve(config: CentralConfig, ready: asyncio.Event | None = None) -> No
         http.should_exit = True
         await server.stop(GRACE_S)
         await http_task
+        await planner
     feed.close()
     engine.dispose()
     logger.info("stopped")

@@ -217,7 +217,20 @@ def status(
     snap = AgentStatus.from_json(raw)
     typer.echo(f"store {snap.store_id} agent {snap.agent_id}: {snap.health.value}")
     for model in snap.models:
-        typer.echo(f"  {model.kind} model: {model.version}")
+        fallback = (
+            " (FALLBACK: packaged default, nothing else could be loaded)"
+            if (model.kind == "behavior" and snap.behavior_model_fallback)
+            else ""
+        )
+        typer.echo(f"  {model.kind} model: {model.version}{fallback}")
+    for r in snap.installs:
+        code = f" {r.failure_code.value}" if r.failure_code else ""
+        typer.echo(
+            f"  install {r.name}/{r.version} (rollout {r.rollout_id or '-'}): {r.state.value}{code}"
+            + (f": {r.message}" if r.message else "")
+        )
+    for warning in snap.model_warnings:
+        typer.echo(f"  model warning: {warning}")
     typer.echo(
         f"  {'camera':16s} {'state':12s} {'fps':>6s} {'dropped':>8s} {'skipped':>8s} {'tracks':>7s} "
         f"{'restarts':>8s}  last error"

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from edge_agent.updater.policy import InstallReport
+
 
 class WorkerState(str, Enum):
     RUNNING = "running"
@@ -157,6 +159,10 @@ class AgentStatus:
     batches: int
     batched_frames: int
     models: tuple[ModelInfo, ...]
+    installs: tuple[InstallReport, ...] = ()  # the latest state of each model install since the agent started
+    behavior_model_fallback: bool = False  # the packaged default runs because nothing else could be loaded
+    model_warnings: tuple[str, ...] = ()  # e.g. a new detector that finds nobody where the previous one did
+    updater: WorkerStatus | None = None  # the model updater's thread (runs only with sync)
 
     def camera(self, camera_id: str) -> CameraStatus:
         for cam in self.cameras:
@@ -165,9 +171,11 @@ class AgentStatus:
         raise KeyError(f"no camera {camera_id!r} (cameras: {', '.join(c.camera_id for c in self.cameras)})")
 
     def workers(self) -> tuple[tuple[str, WorkerStatus], ...]:
-        """Every supervised thread by name: ``camera-<id>`` for each reader, ``sync`` for the sync worker."""
+        """Every supervised thread by name: ``camera-<id>`` for each reader, ``sync`` for the sync worker,
+        ``updater`` for the model updater."""
         named = tuple((f"camera-{c.camera_id}", c.worker) for c in self.cameras)
-        return named + ((("sync", self.sync.worker),) if self.sync is not None else ())
+        named += (("sync", self.sync.worker),) if self.sync is not None else ()
+        return named + ((("updater", self.updater),) if self.updater is not None else ())
 
     def problems(self) -> tuple[str, ...]:
         """What needs a person's attention, most serious first: failed and restarting workers, then sync."""
@@ -179,6 +187,9 @@ class AgentStatus:
         ]
         if self.sync is not None and self.sync.last_error:
             out.append(self.sync.last_error)
+        if self.behavior_model_fallback:
+            out.append("running the packaged default behaviour model: no other could be loaded")
+        out.extend(self.model_warnings)
         return tuple(out)
 
     def to_json(self) -> dict[str, Any]:
@@ -198,6 +209,10 @@ class AgentStatus:
             "inference_ms_mean": round(1000 * self.inference_s / self.batches, 2) if self.batches else None,
             "mean_batch": round(self.batched_frames / self.batches, 2) if self.batches else None,
             "models": {m.kind: m.version for m in self.models},
+            "installs": [r.to_json() for r in self.installs],
+            "behavior_model_fallback": self.behavior_model_fallback,
+            "model_warnings": list(self.model_warnings),
+            "updater": self.updater.to_json() if self.updater is not None else None,
         }
 
     @classmethod
@@ -216,4 +231,8 @@ class AgentStatus:
             batches=int(d["batches"]),
             batched_frames=int(d["batched_frames"]),
             models=tuple(ModelInfo(k, v) for k, v in d["models"].items()),
+            installs=tuple(InstallReport.from_json(r) for r in d["installs"]),
+            behavior_model_fallback=bool(d["behavior_model_fallback"]),
+            model_warnings=tuple(str(w) for w in d["model_warnings"]),
+            updater=WorkerStatus.from_json(d["updater"]) if d["updater"] is not None else None,
         )

@@ -113,3 +113,25 @@ def visitor_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     writer.release()
     source.release()
     return out
+
+
+# --- a model registry -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[str]]:
+    """A real local MLflow store (SQLite) shared by the rollout tests: behaviour-model versions 1 (leaning to
+    "interested") and 2 (leaning to "hesitant"), and person-detector version 1 (two classes). Tests may add
+    versions and move aliases; none changes these three."""
+    from mlflow_models import registry, tiny_behavior_model, tiny_detector_model
+
+    from retail_common.rollout import BEHAVIOR_MODEL, DETECTOR_MODEL
+
+    return registry(
+        tmp_path_factory.mktemp("mlflow"),
+        [
+            (BEHAVIOR_MODEL, tiny_behavior_model("interested")),
+            (BEHAVIOR_MODEL, tiny_behavior_model("hesitant", seed=1)),
+            (DETECTOR_MODEL, tiny_detector_model(classes=2)),
+        ],
+    )

@@ -92,5 +92,26 @@ def eth_ucy(
     typer.echo(f"{n} tracks of {min_seconds:g} s or more written to {output}")
 
 
+@app.command("register-detector")
+def register_detector(
+    model: Annotated[Path, typer.Argument(help="an Ultralytics YOLO export (.onnx)", exists=True, dir_okay=False)],
+    classes: Annotated[
+        list[int] | None, typer.Option("--classes", help="class index kept as a person (repeat; default 0)")
+    ] = None,
+    alias: Annotated[str | None, typer.Option(help="point this alias of person-detector at the new version")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: ./mlflow.db)")] = None,
+) -> None:
+    """Check a YOLO file's layout and register it as a new 'person-detector' version (rolled out by central)."""
+    from training.fit import default_tracking_uri
+    from training.registry import RegistrationError
+    from training.registry import register_detector as run
+
+    try:
+        version = run(model, tracking_uri or default_tracking_uri(Path.cwd()), classes or [0], alias)
+    except RegistrationError as e:
+        raise fail(str(e), 2) from e
+    typer.echo(f"registered person-detector version {version}")
+
+
 def main() -> None:
     app()

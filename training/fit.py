@@ -31,6 +31,7 @@ from training.dataset import Encoded, batches, read_labelled_jsonl
 from training.export import export_onnx, set_metadata
 from training.metrics import Report, plot_confusion, report
 from training.model import BehaviorNet
+from training.registry import use_experiment
 from training.simulate import LabelledTrack, simulate
 
 logger = logging.getLogger(__name__)
@@ -154,13 +155,7 @@ def fit(
 
     started = time.perf_counter()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    mlflow.set_tracking_uri(tracking_uri)
-    if mlflow.get_experiment_by_name(experiment) is None:
-        artifacts = None
-        if tracking_uri.startswith("sqlite:///"):
-            artifacts = (Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlartifacts").resolve().as_uri()
-        mlflow.create_experiment(experiment, artifact_location=artifacts)
-    mlflow.set_experiment(experiment)
+    use_experiment(tracking_uri, experiment)
     tracks = load_tracks(cfg)
     data = Encoded.from_tracks(tracks)
     train_idx, val_idx = split(len(data), cfg.val_fraction, cfg.seed)

@@ -19,8 +19,22 @@ from central.api.deps import PATTERN_HINTS, ApiContext, ApiSettings, current_pri
 from central.api.errors import install_error_handlers, responses
 from central.api.head import HeadAsGet
 from central.api.keys import key_authenticator
-from central.api.routes import backgrounds, chain, fleet, health, heatmap, keys, lines, live, stores, tracks, traffic
+from central.api.routes import (
+    backgrounds,
+    chain,
+    fleet,
+    health,
+    heatmap,
+    keys,
+    lines,
+    live,
+    rollouts,
+    stores,
+    tracks,
+    traffic,
+)
 from central.live import LiveFeed
+from central.registry.cache import ArtifactCache
 
 API_PREFIX = "/api/v1"
 
@@ -70,12 +84,18 @@ def create_app(engine: Engine, feed: LiveFeed, settings: ApiSettings | None = No
         settings=settings,
         keys=key_authenticator(engine, settings.auth),
         png_slots=threading.BoundedSemaphore(settings.max_png_renders),
+        artifacts=ArtifactCache(
+            engine,
+            settings.rollout.artifact_cache,
+            settings.rollout.tracking_uri,
+            settings.rollout.max_artifact_mb << 20,
+        ),
     )
     install_error_handlers(app, PATTERN_HINTS)
     app.add_middleware(HeadAsGet)
 
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(current_principal)], responses=responses(401, 422, 429))
-    for module in (chain, stores, traffic, lines, heatmap, backgrounds, tracks, live, fleet, keys):
+    for module in (chain, stores, traffic, lines, heatmap, backgrounds, tracks, live, fleet, keys, rollouts):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

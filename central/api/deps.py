@@ -21,8 +21,9 @@ from central.api.queries.series import SeriesRequest
 from central.api.sessions import DashboardSession
 from central.api.timerange import MAX_SPAN_S, Bucket, InvalidTimeError, TimeRange, resolve_range
 from central.auth import Authenticator, AuthRefusedError, Role, ThrottledError
-from central.config import AuthConfig, BackgroundLimits, GapConfig, ResponseLimits
+from central.config import AuthConfig, BackgroundLimits, GapConfig, ResponseLimits, RolloutConfig
 from central.live import LiveFeed
+from central.registry.cache import ArtifactCache
 from retail_common.taxonomy import LABELS
 
 # ids of stores, cameras, zones, lines and agents: 1-64 characters, no control characters
@@ -43,6 +44,7 @@ class ApiSettings:
     responses: ResponseLimits = field(default_factory=ResponseLimits)  # how large one response may grow
     gaps: GapConfig = field(default_factory=GapConfig)  # when an hour of a camera is missing data
     backgrounds: BackgroundLimits = field(default_factory=BackgroundLimits)  # camera pictures admins upload
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)  # the registry and cache rollouts start from
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class ApiContext:
     settings: ApiSettings
     keys: Authenticator[Principal]
     png_slots: threading.BoundedSemaphore
+    artifacts: ArtifactCache
 
 
 def get_context(request: Request) -> ApiContext:

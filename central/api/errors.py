@@ -8,7 +8,6 @@ are logged with their traceback and answered with a JSON 500 all the same.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +18,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import compile_path
+from starlette.routing import Match, Route
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +30,7 @@ CODES = {
     405: "method_not_allowed",
     413: "too_large",
     415: "unsupported_media_type",
+    409: "conflict",
     422: "invalid_request",
     429: "too_many_requests",
     500: "internal_error",
@@ -83,6 +83,17 @@ def _problem(error: Mapping[str, Any], pattern_hints: Mapping[str, str]) -> dict
     return {"loc": ".".join(loc), "msg": msg}
 
 
+def _allowed(request: Request) -> str:
+    """Every method of every route whose path matches (Starlette's own 405 names only the first route's, wrong
+    where two routes share a path, e.g. ``GET`` and ``POST /rollouts``)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is Match.PARTIAL and isinstance(route, Route) and route.methods:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI, pattern_hints: Mapping[str, str] | None = None) -> None:
     """JSON errors for everything; ``pattern_hints`` turns "should match pattern '<regex>'" into words."""
     hints = dict(pattern_hints or {})
@@ -119,28 +130,14 @@ def install_error_handlers(app: FastAPI, pattern_hints: Mapping[str, str] | None
         return JSONResponse(_body(500, "internal error; the server log has the details"), status_code=500)
 
 
-def _allowed(request: Request) -> str:
-    """Every method the schema documents for this path: Starlette's 405 names those of the first route only,
-    and a resource may have one route per method (GET and PATCH of a store)."""
-    app = request.app
-    paths: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "documented_methods", None)
-    if paths is None:
-        paths = [
-            (compile_path(path)[0], {m.upper() for m in operations})
-            for path, operations in app.openapi().get("paths", {}).items()
-        ]
-        app.state.documented_methods = paths
-    path = request.url.path
-    return ", ".join(sorted({m for pattern, methods in paths if pattern.match(path) for m in methods}))
-
-
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries for the error statuses a route can answer."""
     text = {
         400: "malformed value (e.g. a paging cursor)",
         401: "API key missing, malformed, unknown or revoked",
         403: "the key's role may not use this route",
-        404: "no such store, camera, agent or track",
+        404: "no such store, camera, agent, track or rollout",
+        409: "the resource's state does not allow this now (e.g. a rollout that cannot be promoted); read it again",
         413: "the request body is larger than this server accepts",
         415: "the body is not of a media type this route accepts",
         422: "a parameter failed validation",

@@ -293,3 +293,67 @@ agent_heartbeats = Table(
     Column("payload", Text, nullable=False),  # JSON of the heartbeat as received
     Index("ix_agent_heartbeats_store_agent_received", "store_id", "agent_id", "received_at"),
 )
+
+# --- model rollout ----------------------------------------------------------------------------
+
+MODEL_NAME_MAX = 64  # registered model name
+MODEL_VERSION_MAX = 32  # registry version number
+ROLLOUT_ID_MAX = 32
+CODE_MAX = 32  # a retail_common.rollout.FailureCode value
+STATE_MAX = 16
+
+# One row per registry version central fetched into its artifact cache: what it serves agents, checked once.
+model_artifacts = Table(
+    "model_artifacts",
+    metadata,
+    Column("model_name", String(MODEL_NAME_MAX), primary_key=True),
+    Column("version", String(MODEL_VERSION_MAX), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("source", Text, nullable=False),  # the registry's URI of the version's files
+    Column("contract", Text, nullable=False),  # JSON: inputs, outputs, metadata the agent checks
+    Column("cached_at", Float, nullable=False),
+)
+
+# A rollout snapshots its version and SHA-256 (and the version to roll back to) when it starts.
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("rollout_id", String(ROLLOUT_ID_MAX), primary_key=True),
+    Column("model_name", String(MODEL_NAME_MAX), nullable=False),
+    Column("version", String(MODEL_VERSION_MAX), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("previous_version", String(MODEL_VERSION_MAX)),  # NULL: nothing to roll back to
+    Column("previous_sha256", String(64)),
+    Column("previous_size_bytes", BigInteger),
+    Column("state", String(STATE_MAX), nullable=False),
+    Column("paused_from", String(STATE_MAX)),  # where resume goes back to
+    Column("revision", Integer, nullable=False),  # +1 at each transition: updates are conditional on it
+    Column("failure_code", String(CODE_MAX), nullable=False),  # "" while nothing failed
+    Column("message", Text, nullable=False),
+    Column("details", Text, nullable=False),  # JSON: the numbers behind the last halt or pause
+    Column("canary_percent", Float, nullable=False),
+    Column("max_failures", Integer, nullable=False),
+    Column("observe_s", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("state_since", Float, nullable=False),
+    Column("observe_from", Float),  # when every canary store ran the version
+    Index("ix_rollouts_model_name_created_at", "model_name", "created_at"),
+    Index("ix_rollouts_state", "state"),
+)
+
+rollout_stores = Table(
+    "rollout_stores",
+    metadata,
+    Column("rollout_id", String(ROLLOUT_ID_MAX), ForeignKey("rollouts.rollout_id"), primary_key=True),
+    Column("store_id", String(ID), primary_key=True),
+    Column("canary", Boolean, nullable=False),
+    Column("state", String(STATE_MAX), nullable=False),
+    Column("failure_code", String(CODE_MAX), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("bytes_done", BigInteger, nullable=False),
+    Column("reported_at", Float),  # the agent's time of the latest report applied
+    Column("updated_at", Float, nullable=False),
+    Index("ix_rollout_stores_store_id", "store_id"),
+)

@@ -13,6 +13,7 @@ from retail_proto.v1 import edge_sync_pb2 as pb
 
 from central.ingest.fleet import CameraReport, Heartbeat
 from central.ingest.items import Batch, ItemResult, Kind, LineCountIn, Status, SummaryColumns, TileIn, UptimeIn
+from central.rollout.assign import Assignment, InstallReport
 from retail_common import pathcodec
 
 _KIND = {
@@ -222,3 +223,31 @@ def heartbeat_in(msg: pb.AgentHeartbeat) -> Heartbeat:
         outbox_backlog=int(msg.outbox_backlog),
         last_error=msg.last_error,
     )
+
+
+def installs_in(msg: pb.AgentHeartbeat) -> list[InstallReport]:
+    """The heartbeat's install reports (a missing time reads NaN, which the check refuses)."""
+    return [
+        InstallReport(
+            rollout_id=i.rollout_id,
+            model_name=i.model.name,
+            version=i.model.version,
+            state=int(i.state),
+            failure_code=i.failure_code,
+            message=i.message,
+            at=_ts(i.at, i.HasField("at")),
+            bytes_done=int(i.bytes_done),
+        )
+        for i in msg.installs
+    ]
+
+
+def assignments_out(found: list[Assignment]) -> list[pb.ModelAssignment]:
+    return [
+        pb.ModelAssignment(
+            model=pb.ModelVersion(name=a.model_name, version=a.version, sha256=a.sha256),
+            size_bytes=a.size_bytes,
+            rollout_id=a.rollout_id,
+        )
+        for a in found
+    ]

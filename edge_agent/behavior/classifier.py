@@ -29,13 +29,21 @@ class BehaviorModelError(RuntimeError):
     """The behaviour model file is missing, unreadable or does not fit this agent."""
 
 
+class BehaviorContractError(BehaviorModelError):
+    """The model loads but was built for other features, inputs or labels than this agent computes."""
+
+
 def default_model_path() -> Path:
     """The model shipped inside the package (found through package data, not the working directory)."""
     return Path(str(resources.files("edge_agent.behavior") / "models" / DEFAULT_MODEL))
 
 
 class BehaviorClassifier:
-    def __init__(self, path: Path | None = None, threads: int | None = None, batch_size: int = 256) -> None:
+    def __init__(
+        self, path: Path | None = None, threads: int | None = None, batch_size: int = 256, version: str | None = None
+    ) -> None:
+        """``version`` (``name/version``) names a model delivered by central's registry, whose name is the
+        registry's whatever the file's metadata says; by default the metadata's or the file's own."""
         self.path = path or default_model_path()
         self.batch_size = batch_size
         if not self.path.is_file():
@@ -51,16 +59,21 @@ class BehaviorClassifier:
         try:
             config = json.loads(meta["feature_config"])
         except (KeyError, json.JSONDecodeError) as e:
-            raise BehaviorModelError(f"{self.path}: no feature configuration in the model's metadata") from e
+            raise BehaviorContractError(f"{self.path}: no feature configuration in the model's metadata") from e
         if config != features.feature_config():
-            raise BehaviorModelError(
+            raise BehaviorContractError(
                 f"{self.path}: trained with features {config}, this agent computes {features.feature_config()}"
             )
         names = [i.name for i in self.session.get_inputs()]
         if names != ["features", "mask"]:
-            raise BehaviorModelError(f"{self.path}: inputs {names}, expected ['features', 'mask']")
+            raise BehaviorContractError(f"{self.path}: inputs {names}, expected ['features', 'mask']")
         try:
-            ref = ModelRef.parse(meta["model_version"]) if "model_version" in meta else file_model_ref(self.path)
+            if version is not None:
+                ref = ModelRef.parse(version)
+            elif "model_version" in meta:
+                ref = ModelRef.parse(meta["model_version"])
+            else:
+                ref = file_model_ref(self.path)
         except ModelNameError as e:
             raise BehaviorModelError(f"{self.path}: {e}") from e
         self.model_version = str(ref)  # name/version, as every summary and the heartbeat spell it

@@ -1,7 +1,8 @@
 """The agent's configuration tree: one YAML file, validated strictly before anything starts.
 
 Every model rejects unknown keys and describes each field, so a typo in a store's
-YAML is an error at start-up rather than a silently ignored setting.
+YAML is an error at start-up rather than a silently ignored setting. The module runs past 400 lines
+because the whole tree, each field with its bounds and description, reads best in one place.
 """
 
 from __future__ import annotations
@@ -339,6 +340,67 @@ class SyncConfig(StrictModel):
     )
 
 
+class UpdatesConfig(StrictModel):
+    """Models delivered by central (OTA): where they are kept, how downloads retry, what a new model must pass."""
+
+    models_dir: Path | None = Field(
+        None,
+        description="folder of delivered models and their manifest (active and previous of each role); "
+        "default: 'models' beside the store's SQLite file",
+    )
+    max_model_mb: float = Field(
+        1024.0, gt=0, le=65_536, description="largest model accepted; an assignment announcing more is ignored"
+    )
+    download_attempts: int = Field(
+        6,
+        ge=1,
+        le=1000,
+        description="cuts in a row that bring no new byte before an install fails with download_failed "
+        "(each retry resumes from the staged size)",
+    )
+    backoff_initial_s: float = Field(1.0, gt=0, le=600, description="first wait after a cut download")
+    backoff_max_s: float = Field(60.0, gt=0, le=3600, description="longest wait between download attempts")
+    download_timeout_s: float = Field(
+        600.0, gt=0, le=86_400, description="deadline of one download stream (a cut one resumes where it stopped)"
+    )
+    retry_failed_s: float = Field(
+        300.0,
+        gt=0,
+        le=86_400,
+        description="an install that failed for a passing reason (download, full disk) is tried again after this; "
+        "one that failed a check is not tried again within the same rollout",
+    )
+    smoke_behavior_ms: float = Field(
+        2000.0, gt=0, le=600_000, description="most a new behaviour model may take on the fixed smoke-test tracks"
+    )
+    smoke_detector_ms: float = Field(
+        10_000.0, gt=0, le=600_000, description="most a new detector may take on the fixed smoke-test frames"
+    )
+    probation_s: float = Field(
+        600.0,
+        gt=0,
+        le=86_400,
+        description="after a swap the previous model stays loaded this long; an exception or a non-finite output "
+        "of the new one within it swaps the previous back at once (rollback)",
+    )
+    silent_detector_s: float = Field(
+        120.0,
+        gt=0,
+        le=86_400,
+        description="a new detector that finds nobody this long, where the previous one found people, is warned "
+        "about (log, heartbeat), not rolled back: an empty store looks the same",
+    )
+    silent_previous_rate: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="share of frames in which the previous detector found people for that warning to apply",
+    )
+    swap_wait_s: float = Field(
+        60.0, gt=0, le=3600, description="how long a tested model waits for the scheduler to take it between batches"
+    )
+
+
 def default_agent_id(store_id: object) -> str:
     """``edge-<store_id>``, or the store id itself where that would be too long for an id: unique per store."""
     if not (isinstance(store_id, str) and is_id(store_id)):
@@ -368,6 +430,14 @@ class AgentConfig(StrictModel):
     cameras: list[CameraConfig] = Field(default_factory=list, description="cameras read by this agent")
     sync: SyncConfig | None = Field(None, description="push to central; the agent only stores locally when absent")
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="the long-running service")
+    updates: UpdatesConfig = Field(
+        default_factory=UpdatesConfig, description="models delivered by central (needs `sync:`); kept across restarts"
+    )
+
+    @property
+    def models_dir(self) -> Path:
+        """Where delivered models and their manifest live."""
+        return self.updates.models_dir or self.store.path.parent / "models"
 
     @model_validator(mode="before")
     @classmethod

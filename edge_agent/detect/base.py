@@ -28,6 +28,10 @@ class DetectorError(RuntimeError):
     """A detector cannot start or run: missing or bad model file, missing runtime."""
 
 
+class DetectorLayoutError(DetectorError):
+    """The model loads but its inputs or outputs are not a YOLO detector's: it would give meaningless boxes."""
+
+
 class Detector(ABC, Generic[Batch, Raw]):
     """Finds people in frames. Implementations warm up in their constructor."""
 

@@ -12,7 +12,7 @@ import supervision as sv
 
 from edge_agent.config.models import OnnxDetectorConfig
 from edge_agent.detect import yolo_common
-from edge_agent.detect.base import Detector, DetectorError, file_version, require_model_file
+from edge_agent.detect.base import Detector, DetectorError, DetectorLayoutError, file_version, require_model_file
 
 logger = logging.getLogger(__name__)
 
@@ -63,16 +63,18 @@ class OnnxDetector(Detector[yolo_common.YoloBatch, np.ndarray]):
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] not in (3, "3"):
             shapes = [tuple(i.shape) for i in inputs]
-            raise DetectorError(f"{config.model}: unexpected input(s) {shapes}; expected one (batch, 3, height, width)")
+            raise DetectorLayoutError(
+                f"{config.model}: unexpected input(s) {shapes}; expected one (batch, 3, height, width)"
+            )
         if len(outputs) != 1:
-            raise DetectorError(
+            raise DetectorLayoutError(
                 f"{config.model}: model has {len(outputs)} outputs; expected one (batch, 4+classes, anchors) "
                 "as in an Ultralytics detection export (segmentation exports are not supported)"
             )
         try:
             yolo_common.check_output_layout(outputs[0].shape, str(config.model))
         except ValueError as e:
-            raise DetectorError(str(e)) from e
+            raise DetectorLayoutError(str(e)) from e
         self.input_name = inputs[0].name
         batch_dim, _, h_dim, w_dim = inputs[0].shape
         self.static_size: tuple[int, int] | None = (
@@ -109,7 +111,7 @@ class OnnxDetector(Detector[yolo_common.YoloBatch, np.ndarray]):
         try:
             yolo_common.check_output_layout(raw.shape, str(self.config.model))
         except ValueError as e:
-            raise DetectorError(str(e)) from e
+            raise DetectorLayoutError(str(e)) from e
 
     def preprocess(self, frames: Sequence[np.ndarray]) -> yolo_common.YoloBatch:
         fh, fw = frames[0].shape[:2]

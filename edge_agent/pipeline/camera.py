@@ -32,6 +32,10 @@ from retail_common.taxonomy import LABELS
 logger = logging.getLogger(__name__)
 
 
+class NonFiniteOutputError(ValueError):
+    """A model returned NaN or infinity where probabilities were expected."""
+
+
 @dataclass
 class OpenTrack:
     key: str = field(default_factory=lambda: str(uuid.uuid4()))
@@ -164,14 +168,21 @@ class CameraPipeline:
             detector_model=self.detector_model,
         )
 
-    def take_summaries(self) -> list[TrackSummary]:
-        """Summaries of the tracks that ended since the last call, classified together in one batch."""
-        done, self._done = self._done, []
+    def take_summaries(self, require_finite: bool = False) -> list[TrackSummary]:
+        """Summaries of the tracks that ended since the last call, classified together in one batch.
+
+        When the model raises (or, with ``require_finite``, returns NaN or infinity: :class:`NonFiniteOutputError`)
+        the tracks stay here, to be classified again by the model swapped back in."""
+        done = self._done
         if not done or self.classifier is None:
+            self._done = []
             return [s for s, _, _ in done]
         t0 = time.perf_counter()
         probs = self.classifier.predict([(t, xy) for _, t, xy in done])
         self.timings["behavior"] += time.perf_counter() - t0
+        if require_finite and not np.isfinite(probs).all():
+            raise NonFiniteOutputError(f"behaviour model {self.classifier.model_version} returned non-finite values")
+        self._done = []
         version = self.classifier.model_version
         return [
             dataclasses.replace(

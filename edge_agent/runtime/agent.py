@@ -26,13 +26,12 @@ from types import FrameType
 
 from prometheus_client import CollectorRegistry
 
-from edge_agent.behavior.classifier import BehaviorClassifier
 from edge_agent.config.loader import load_agent_config
 from edge_agent.config.models import AgentConfig, CameraConfig
-from edge_agent.detect.base import build_detector
 from edge_agent.ingest.video_source import VideoSource
 from edge_agent.runtime.camera_worker import CameraWorker, SourceOpener
 from edge_agent.runtime.health import AgentCollector, HealthServer
+from edge_agent.runtime.models_in_use import ModelsInUse
 from edge_agent.runtime.scheduler import Scheduler
 from edge_agent.runtime.supervisor import Supervisor
 from edge_agent.runtime.systemd import Notifier
@@ -47,6 +46,7 @@ from edge_agent.status import (
 from edge_agent.store.sqlite_store import EdgeStore
 from edge_agent.sync.client import CentralClient
 from edge_agent.sync.worker import SyncWorker
+from edge_agent.updater.updater import ModelUpdater
 from retail_common.config import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ logger = logging.getLogger(__name__)
 AGENT_VERSION = "0.1.0"
 LOOP_STALE_S = 30.0  # /healthz turns 503 when the scheduler has not come round for this long
 SYNC = "sync"  # the sync worker's name for the supervisor
+UPDATER = "updater"  # the model updater's
 
 
 def camera_thread(camera_id: str) -> str:
@@ -83,22 +84,33 @@ class Agent:
         self._sync_stop = threading.Event()
         self.health: HealthServer | None = None
         self.store: EdgeStore | None = None
+        self.updater: ModelUpdater | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Opens everything; raises on a configuration that cannot work (before any thread starts)."""
         cfg = self.config
-        client = CentralClient(cfg.sync) if cfg.sync is not None else None  # a bad token file fails here
+        # a bad token file fails here
+        client = CentralClient(cfg.sync, cfg.updates.download_timeout_s) if cfg.sync is not None else None
         self.store = EdgeStore(cfg.store.path)
-        detector = build_detector(cfg.detector)
-        classifier = BehaviorClassifier(cfg.behavior.model, threads=cfg.behavior.threads)
-        self.scheduler = Scheduler(cfg, self.store, detector, classifier, self.workers, self.stop)
+        self.updater = updater = ModelUpdater(cfg, client.download if client is not None else None)
+        start = updater.start_models()  # the manifest's models, so a restart without network runs the last ones
+        detector = start.detector
+        models = ModelsInUse(start.detector, start.classifier, updater.swaps, updater, updater.limits)
+        self.scheduler = Scheduler(cfg, self.store, start.detector, start.classifier, self.workers, self.stop, models)
         if client is not None and cfg.sync is not None:
             self.sync = SyncWorker(
-                EdgeStore(cfg.store.path), client, cfg.sync, cfg.store_id, cfg.agent_id, status=self.status
+                EdgeStore(cfg.store.path),
+                client,
+                cfg.sync,
+                cfg.store_id,
+                cfg.agent_id,
+                status=self.status,
+                on_assignments=updater.assign,
             )
             self._start_sync(self.sync)
+            self.supervisor.start(UPDATER, lambda: updater.run(self._sync_stop))
         for camera in cfg.cameras:
             self._add_camera(camera)
         registry = CollectorRegistry()
@@ -167,6 +179,7 @@ class Agent:
         if self.scheduler is not None:
             self.scheduler.close()
         self._sync_stop.set()
+        self.supervisor.join(UPDATER, 10)
         self.supervisor.join(SYNC, self.config.sync.timeout_s + 5 if self.config.sync else 5)
         if self.sync is not None and self.supervisor.is_alive(SYNC):
             # still inside a push (central slow to answer): leave it; what it has not marked is resent next start
@@ -233,6 +246,14 @@ class Agent:
         if self.sync is not None and self.supervisor.status(SYNC).state is WorkerState.FAILED:
             logger.info("store %s: the sync worker failed, restarting it", self.config.store_id)
             self._start_sync(self.sync)
+        updater = self.updater
+        if (
+            updater is not None
+            and self.sync is not None
+            and self.supervisor.status(UPDATER).state is WorkerState.FAILED
+        ):
+            logger.info("store %s: the model updater failed, restarting it", self.config.store_id)
+            self.supervisor.start(UPDATER, lambda: updater.run(self._sync_stop))
         unchanged = self.config.model_copy(update={"cameras": new.cameras})
         if unchanged != new:
             logger.warning("SIGHUP: only camera changes apply while running; restart the agent for the others")
@@ -277,8 +298,11 @@ class Agent:
                 s = sync_worker.status
                 sync = SyncState(s.acknowledged, s.rejected, s.last_success, s.last_error, self.supervisor.status(SYNC))
                 backlog = s.backlog
-        failed = any(c.worker.state is WorkerState.FAILED for c in cameras) or (
-            sync is not None and sync.worker.state is WorkerState.FAILED
+        updater = self.supervisor.status(UPDATER) if sync is not None else None
+        failed = (
+            any(c.worker.state is WorkerState.FAILED for c in cameras)
+            or (sync is not None and sync.worker.state is WorkerState.FAILED)
+            or (updater is not None and updater.state is WorkerState.FAILED)
         )
         alive = time.monotonic() - self._loop_seen < LOOP_STALE_S
         return AgentStatus(
@@ -298,4 +322,8 @@ class Agent:
                 ModelInfo("detector", scheduler.detector.model_version),
                 ModelInfo("behavior", scheduler.classifier.model_version),
             ),
+            installs=self.updater.reports() if self.updater is not None else (),
+            behavior_model_fallback=self.updater.behavior_fallback if self.updater is not None else False,
+            model_warnings=tuple(self.updater.warnings.values()) if self.updater is not None else (),
+            updater=updater,
         )

@@ -90,6 +90,21 @@ class AgentCollector(Collector):
         for model in sorted(s.models, key=lambda m: m.kind):
             models.add_metric([model.kind, model.version], 1.0)
         yield models
+        fallback = GaugeMetricFamily(
+            "retail_edge_behavior_model_fallback",
+            "1 while the packaged default behaviour model runs because no delivered or configured one could be loaded",
+        )
+        fallback.add_metric([], 1.0 if s.behavior_model_fallback else 0.0)
+        yield fallback
+        installs = GaugeMetricFamily(
+            "retail_edge_model_install",
+            "the latest state of each model install (1 for the state it is in)",
+            labels=["rollout", "model", "state", "failure_code"],
+        )
+        for r in s.installs:
+            code = r.failure_code.value if r.failure_code else ""
+            installs.add_metric([r.rollout_id, f"{r.name}/{r.version}", r.state.value, code], 1.0)
+        yield installs
 
 
 class HealthServer:

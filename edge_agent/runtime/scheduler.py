@@ -24,6 +24,7 @@ from edge_agent.config.models import AgentConfig
 from edge_agent.detect.base import Detector
 from edge_agent.pipeline.camera import CameraPipeline
 from edge_agent.runtime.camera_worker import CameraFrame, CameraWorker
+from edge_agent.runtime.models_in_use import ModelsInUse
 from edge_agent.store.sqlite_store import EdgeStore
 
 logger = logging.getLogger(__name__)
@@ -43,11 +44,12 @@ class Scheduler:
         classifier: BehaviorClassifier,
         workers: dict[str, CameraWorker],
         stop: threading.Event,
+        models: ModelsInUse | None = None,
     ) -> None:
+        """``models`` (swaps from the updater, probation) wraps ``detector`` and ``classifier`` when given."""
         self.config = config  # replaced by the agent on a reload
         self.store = store
-        self.detector = detector
-        self.classifier = classifier
+        self.models = models or ModelsInUse(detector, classifier)
         self.workers = workers
         self.stop = stop
         self.pipelines: dict[str, CameraPipeline] = {}
@@ -63,9 +65,11 @@ class Scheduler:
     def step(self, timeout: float) -> bool:
         """One round: detect what the cameras have (waiting up to ``timeout``), flush and purge when due.
         Returns whether any frame was processed."""
+        self.models.apply_swaps(self.pipelines)  # between two batches: no frame waits for a model
         frames = self.gather(timeout)
         if frames:
             self.detect(frames)
+        self.models.review(self.pipelines)
         now = time.time()
         if now >= self._next_flush:
             self._next_flush = now + self.config.runtime.flush_interval_s
@@ -117,21 +121,29 @@ class Scheduler:
                 continue
         return out
 
+    @property
+    def detector(self) -> Detector[Any, Any]:
+        return self.models.detector
+
+    @property
+    def classifier(self) -> BehaviorClassifier:
+        return self.models.classifier
+
     def detect(self, frames: list[CameraFrame]) -> None:
-        detector = self.detector
         by_shape: dict[tuple[int, ...], list[CameraFrame]] = defaultdict(list)
         for frame in frames:
             by_shape[frame.image.shape].append(frame)
         for group in by_shape.values():
-            for i in range(0, len(group), detector.max_batch):
-                chunk = group[i : i + detector.max_batch]
-                batch = detector.preprocess([f.image for f in chunk])
-                t0 = time.perf_counter()
-                raw = detector.infer(batch)
-                self.inference_s += time.perf_counter() - t0
+            i = 0
+            while i < len(group):
+                chunk = group[i : i + self.detector.max_batch]  # a rollback may change the batch size
+                i += len(chunk)
+                found, seconds = self.models.detect([f.image for f in chunk], self.pipelines)
+                self.inference_s += seconds
                 self.batches += 1
                 self.batched_frames += len(chunk)
-                for frame, detections in zip(chunk, detector.postprocess(raw, batch), strict=True):
+                for frame, detections in zip(chunk, found, strict=True):
+                    self.models.saw(bool(len(detections)))
                     self.track(frame, detections)
 
     def track(self, frame: CameraFrame, detections: sv.Detections) -> None:
@@ -155,7 +167,7 @@ class Scheduler:
         tracked = pipeline.process(frame.timestamp, detections)
         if len(tracked):
             worker.saw_person()
-        ended = pipeline.take_summaries()
+        ended = self.models.summaries(pipeline, self.pipelines)
         if ended:
             self.store.add_summaries(ended)
             self.tracks[frame.camera_id] += len(ended)

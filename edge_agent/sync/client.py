@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -14,6 +15,7 @@ from retail_proto.v1 import edge_sync_pb2_grpc as pb_grpc
 from edge_agent.config.models import SyncConfig
 from edge_agent.store.sqlite_store import Outbox
 from edge_agent.sync import convert
+from edge_agent.updater.download import Chunk, StreamCutError
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +70,9 @@ def read_token(path: Path) -> str:
 
 
 class CentralClient:
-    def __init__(self, config: SyncConfig) -> None:
+    def __init__(self, config: SyncConfig, download_timeout_s: float = 600.0) -> None:
         self.config = config
+        self.download_timeout_s = download_timeout_s
         token = read_token(config.token_file)
         self.metadata = (("authorization", f"Bearer {token}"),)
         if config.tls_ca is not None:
@@ -104,6 +107,23 @@ class CentralClient:
     def heartbeat(self, heartbeat: pb.AgentHeartbeat) -> pb.HeartbeatReply:
         reply: pb.HeartbeatReply = self.stub.Heartbeat(heartbeat, metadata=self.metadata, timeout=self.config.timeout_s)
         return reply
+
+    def download(self, name: str, version: str, offset: int) -> Iterator[Chunk]:
+        """The file's chunks from ``offset`` (``DownloadModel``); :class:`StreamCutError` when the stream breaks."""
+        stream = self.stub.DownloadModel(
+            pb.ModelRef(name=name, version=version, offset=offset),
+            metadata=self.metadata,
+            timeout=self.download_timeout_s,
+        )
+        try:
+            for chunk in stream:
+                yield Chunk(chunk.offset, chunk.data, chunk.total_size, chunk.sha256)
+        except grpc.RpcError as e:
+            code = e.code() if isinstance(e, grpc.Call) else None
+            details = e.details() if isinstance(e, grpc.Call) else str(e)
+            raise StreamCutError(f"{code.name if code else 'error'}: {details}") from e
+        finally:
+            stream.cancel()
 
     def close(self) -> None:
         self.channel.close()

@@ -23,7 +23,8 @@ from edge_agent.config.models import SyncConfig
 from edge_agent.status import AgentStatus
 from edge_agent.store.sqlite_store import EdgeStore, Outbox
 from edge_agent.sync.client import CentralClient, ItemOutcome, Outcome, ProtocolError
-from edge_agent.sync.heartbeat import heartbeat_pb
+from edge_agent.sync.heartbeat import assignments_of, heartbeat_pb
+from edge_agent.updater.policy import Assignment
 from retail_common.backoff import Backoff
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class SyncWorker:
         agent_id: str,
         status: Callable[[], AgentStatus] | None = None,
         clock: Callable[[], float] = time.time,
+        on_assignments: Callable[[list[Assignment]], None] | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -64,6 +66,7 @@ class SyncWorker:
         self.agent_id = agent_id
         self.agent_status = status  # what the heartbeat reports; no heartbeat without it
         self.clock = clock
+        self.on_assignments = on_assignments  # the updater, told the models central wants after each heartbeat
         self.status = SyncStatus()
         self.backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
         self._next_heartbeat = 0.0
@@ -132,7 +135,9 @@ class SyncWorker:
         with self.status.lock:
             self.status.backlog = self.store.backlog()
         try:
-            self.client.heartbeat(heartbeat_pb(self.agent_status(), self.clock()))
+            reply = self.client.heartbeat(heartbeat_pb(self.agent_status(), self.clock()))
+            if self.on_assignments is not None:
+                self.on_assignments(assignments_of(reply))
         except grpc.RpcError as e:
             logger.warning("store %s: heartbeat failed: %s", self.store_id, _describe(e))
         except Exception:  # a heartbeat must never take the sync thread down with it

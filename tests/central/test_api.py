@@ -517,12 +517,15 @@ def test_fleet_shows_agents_online_and_their_heartbeats(api: Api) -> None:
 
 
 def test_every_api_route_needs_a_valid_key(api: Api) -> None:
-    paths = [p for p in api.client.get("/openapi.json").json()["paths"] if p.startswith("/api/v1")]
-    assert len(paths) >= 15
-    for path in paths:
-        concrete = path.format(store_id="s1", agent_id="edge-s1", track_id=SUMMARIES[0].track_id)
-        response = api.get(concrete, key=None)
-        assert response.status_code == 401, concrete
+    schema_paths = api.client.get("/openapi.json").json()["paths"]
+    routes = [(p, m) for p, item in schema_paths.items() if p.startswith("/api/v1") for m in item]
+    assert len(routes) >= 15
+    for path, method in routes:
+        concrete = path.format(
+            store_id="s1", agent_id="edge-s1", track_id=SUMMARIES[0].track_id, rollout_id="0123456789abcdef"
+        )
+        response = api.client.request(method.upper(), concrete)
+        assert response.status_code == 401, (method, concrete)
         assert response.json()["error"] == "unauthorized"
         assert response.headers["www-authenticate"].startswith("Bearer")
 

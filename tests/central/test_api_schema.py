@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from mlflow.tracking import MlflowClient
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from central.api.app import create_app
 from central.api.deps import ApiSettings
 from central.api.keys import create_api_key
-from central.config import AuthConfig
+from central.config import AuthConfig, RolloutConfig
 from central.db.engine import make_engine
 from central.db.migrate import upgrade
 from central.live import LiveFeed
@@ -58,7 +59,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     # thousands of cases send wrong keys from one address: the throttle (tests/central/test_resilience.py) is
     # raised out of the way so that each is answered as the schema says
     unthrottled = AuthConfig(max_failures=1_000_000)
-    app = create_app(engine, LiveFeed(), ApiSettings(sse_keepalive_s=0.05, live_max_s=0.1, auth=unthrottled))
+    # rollouts are started from an empty registry of the test's own: every start is refused (422), nothing is
+    # written beside the checkout
+    root = tmp_path_factory.mktemp("registry")
+    rollout = RolloutConfig(tracking_uri=f"sqlite:///{root / 'mlflow.db'}", artifact_cache=root / "cache")
+    MlflowClient(tracking_uri=rollout.tracking_uri).search_registered_models()  # MLflow imported, its tables made
+    settings = ApiSettings(sse_keepalive_s=0.05, live_max_s=0.1, auth=unthrottled, rollout=rollout)
+    app = create_app(engine, LiveFeed(), settings)
     with running(app) as url:
         yield Served(url, {"Authorization": f"Bearer {key}"})
     engine.dispose()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from retail_proto.v1 import edge_sync_pb2 as pb
+
 from edge_agent.status import (
     AgentStatus,
     CameraStatus,
@@ -11,7 +15,9 @@ from edge_agent.status import (
     WorkerState,
     WorkerStatus,
 )
-from edge_agent.sync.heartbeat import heartbeat_pb
+from edge_agent.sync.heartbeat import assignments_of, heartbeat_pb
+from edge_agent.updater.policy import Assignment, InstallReport, InstallState
+from retail_common.rollout import FailureCode
 
 
 def camera_status(camera_id: str = "cam1", worker: WorkerStatus | None = None, **fields: object) -> CameraStatus:
@@ -96,3 +102,48 @@ def test_the_status_reads_back_from_its_json() -> None:
     status = agent_status((camera_status("a"), camera_status("b", WorkerStatus(WorkerState.FAILED, 5, "x"))), sync)
     assert AgentStatus.from_json(status.to_json()) == status
     assert AgentStatus.from_json(agent_status().to_json()) == agent_status()
+
+
+def test_install_reports_and_the_fallback_travel_in_the_heartbeat_and_read_back_from_json() -> None:
+    reports = (
+        InstallReport("r1", "behavior-classifier", "7", "a" * 64, InstallState.ACTIVE, None, "swapped", 1e9),
+        InstallReport(
+            "r2", "person-detector", "3", "b" * 64, InstallState.FAILED, FailureCode.DISK_FULL, "no room", 1e9, 4096
+        ),
+        InstallReport("", "person-detector", "2", "c" * 64, InstallState.ACTIVE, None, "", 1e9),  # no rollout
+    )
+    status = dataclasses.replace(
+        agent_status(),
+        installs=reports,
+        behavior_model_fallback=True,
+        updater=WorkerStatus(WorkerState.RESTARTING, 1, "OSError: models folder not writable"),
+    )
+    beat = heartbeat_pb(status, sent_at=0.0)
+    assert beat.behavior_model_fallback
+    assert beat.last_error.startswith("updater restarting: OSError: models folder not writable")
+    assert "packaged default behaviour model" in beat.last_error
+    # central refuses a heartbeat with a report naming no rollout: such a report stays on the agent
+    assert [
+        (r.rollout_id, r.model.name, r.model.version, r.state, r.failure_code, r.bytes_done) for r in beat.installs
+    ] == [
+        ("r1", "behavior-classifier", "7", pb.INSTALL_STATE_ACTIVE, "", 0),
+        ("r2", "person-detector", "3", pb.INSTALL_STATE_FAILED, "disk_full", 4096),
+    ]
+    assert AgentStatus.from_json(status.to_json()) == status
+
+
+def test_assignments_that_are_not_well_formed_are_left_out() -> None:
+    def assignment(name: str, version: str, sha: str) -> pb.ModelAssignment:
+        return pb.ModelAssignment(
+            model=pb.ModelVersion(name=name, version=version, sha256=sha), size_bytes=10, rollout_id="r"
+        )
+
+    reply = pb.HeartbeatReply(
+        assignments=[
+            assignment("behavior-classifier", "7", "A" * 64),
+            assignment("behavior-classifier", "", "a" * 64),
+            assignment("person-detector", "1", "not-hex"),
+            assignment("bad/name", "1", "a" * 64),
+        ]
+    )
+    assert assignments_of(reply) == [Assignment("behavior-classifier", "7", "a" * 64, 10, "r")]

@@ -1,0 +1,1 @@
+"""Model updates from central: download, verify, smoke-test, swap between detector batches, roll back."""
