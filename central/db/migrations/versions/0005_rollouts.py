@@ -1,11 +1,10 @@
 """model rollouts: central's cached model artifacts, rollouts and each store's place in them
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-02 20:00:00
 
-New tables only. ``down_revision`` is 0003: another branch adds 0004 beside this
-one, and the two are chained when they are merged.
+New tables only.
 """
 
 from __future__ import annotations
