@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint format proto bench clean
+.PHONY: demo demo-edge test lint format proto bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +15,21 @@ $(VENV)/.edge: pyproject.toml | $(BIN)/python
 	$(PIP) install -e ".[edge]"
 	touch $@
 
-$(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(PIP) install -e ".[edge,central,training,dev]"
+# the whole system on one machine: the agent's and central's extras (no torch)
+$(VENV)/.demo: pyproject.toml | $(BIN)/python
+	$(PIP) install -e ".[edge,central]"
 	touch $@ $(VENV)/.edge
 
-demo: $(VENV)/.edge
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(PIP) install -e ".[edge,central,training,dev]"
+	touch $@ $(VENV)/.edge $(VENV)/.demo
+
+# central + 20 simulated stores x 30 days + the edge agent on the Intel clip; prints the dashboard's address
+demo: $(VENV)/.demo
+	$(BIN)/retail-demo
+
+# the edge agent alone on the Intel clip: counts, dwell, heatmap and an annotated video in demo-output/
+demo-edge: $(VENV)/.edge
 	$(BIN)/retail-edge demo --out demo-output
 
 lint: $(VENV)/.dev

@@ -32,6 +32,9 @@ def simulate(
     database: Annotated[
         str | None, typer.Option("--database", help="SQLAlchemy URL; overrides the config (e.g. postgresql://host/db)")
     ] = None,
+    newest_first: Annotated[
+        bool, typer.Option(help="send each store's days from yesterday back (use --agents >= --stores)")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Push simulated stores' summaries, tiles and door counts through the real gRPC ingest, with real tokens."""
@@ -42,7 +45,15 @@ def simulate(
         raise fail(str(e), 2) from e
     try:
         report = run_simulation(
-            database or cfg.database_url, target, stores, days, seed, tls_ca=tls_ca, agents=agents, progress=typer.echo
+            database or cfg.database_url,
+            target,
+            stores,
+            days,
+            seed,
+            tls_ca=tls_ca,
+            agents=agents,
+            progress=typer.echo,
+            newest_first=newest_first,
         )
     except SimulationError as e:
         raise fail(str(e)) from e

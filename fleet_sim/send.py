@@ -309,8 +309,12 @@ def send_fleet(
     agents: int = 8,
     batch_size: int = MAX_BATCH,
     progress: Callable[[str], None] | None = None,
+    newest_first: bool = False,
 ) -> dict[str, StoreTotals]:
-    """Provision every store, then run one agent per store, ``agents`` at a time; per-store totals."""
+    """Provision every store, then run one agent per store, ``agents`` at a time; per-store totals.
+
+    ``newest_first`` sends each store's days from the most recent back (with ``agents`` at least the number of
+    stores, the last day of every store is in first: a dashboard is worth opening before the history is)."""
     if not 1 <= batch_size <= MAX_BATCH:
         raise ValueError(f"batch size {batch_size} is not within 1-{MAX_BATCH}")
     tokens = {s.store_id: store_token(engine, s) for s in stores}
@@ -320,7 +324,7 @@ def send_fleet(
         try:
             agent = Agent(store, tokens[store.store_id], channel)
             agent.heartbeat()
-            for day in days:
+            for day in reversed(days) if newest_first else days:
                 agent.send_day(generate_day(store, day, library, seed), batch_size)
             if progress is not None:
                 t = agent.totals
@@ -347,6 +351,7 @@ def run_simulation(
     batch_size: int = MAX_BATCH,
     library_per_label: int = 24,
     progress: Callable[[str], None] | None = None,
+    newest_first: bool = False,
 ) -> SimulationReport:
     """Simulate ``stores`` stores over the ``days`` days before ``end`` (default today) and push them to central.
 
@@ -375,6 +380,7 @@ def run_simulation(
                     agents=agents,
                     batch_size=batch_size,
                     progress=progress,
+                    newest_first=newest_first,
                 )
             where = f"in-process ingest on {database_url.split('+', 1)[0].split(':', 1)[0]}"
         else:
@@ -389,6 +395,7 @@ def run_simulation(
                 agents=agents,
                 batch_size=batch_size,
                 progress=progress,
+                newest_first=newest_first,
             )
             where = target
     finally:
