@@ -520,7 +520,7 @@ def test_every_api_route_needs_a_valid_key(api: Api) -> None:
     paths = [p for p in api.client.get("/openapi.json").json()["paths"] if p.startswith("/api/v1")]
     assert len(paths) >= 15
     for path in paths:
-        concrete = path.format(store_id="s1", agent_id="edge-s1", track_id=SUMMARIES[0].track_id)
+        concrete = path.format(store_id="s1", agent_id="edge-s1", track_id=SUMMARIES[0].track_id, camera_id="cam-a")
         response = api.get(concrete, key=None)
         assert response.status_code == 401, concrete
         assert response.json()["error"] == "unauthorized"
