@@ -522,7 +522,11 @@ def test_every_api_route_needs_a_valid_key(api: Api) -> None:
     assert len(routes) >= 15
     for path, method in routes:
         concrete = path.format(
-            store_id="s1", agent_id="edge-s1", track_id=SUMMARIES[0].track_id, rollout_id="0123456789abcdef"
+            store_id="s1",
+            agent_id="edge-s1",
+            track_id=SUMMARIES[0].track_id,
+            rollout_id="0123456789abcdef",
+            camera_id="cam-a",
         )
         response = api.client.request(method.upper(), concrete)
         assert response.status_code == 401, (method, concrete)

@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 
 from PIL import Image
+from sqlalchemy import select
 
 from central.backgrounds import get_background
 from central.db.engine import make_engine
 from central.db.migrate import upgrade
+from central.db.schema import stores
 from tests.central.rollup_rows import add_camera, add_store
 
 CLI = [sys.executable, "-m", "central"]
@@ -21,18 +23,18 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_stores_get_a_time_zone_at_creation_and_change_it(tmp_path: Path) -> None:
-    db = ["--database", f"sqlite:///{tmp_path / 'central.db'}"]
+    url = f"sqlite:///{tmp_path / 'central.db'}"
+    db = ["--database", url]
     created = run("stores", "create", "paris-1", "--timezone", "Europe/Paris", *db)
     assert created.returncode == 0, created.stderr
     assert created.stdout.startswith("paris-1.")
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(select(stores.c.timezone)).scalar_one() == "Europe/Paris"
+    engine.dispose()
     refused = run("stores", "create", "mars-1", "--timezone", "Mars/Olympus", *db)
     assert refused.returncode != 0
     assert "'Mars/Olympus' is not an IANA time zone name" in refused.stderr
-    assert "Europe/Paris" in run("stores", "list", *db).stdout
-
-    wrong = run("stores", "set-timezone", "paris-1", "CET+1", *db)
-    assert wrong.returncode != 0
-    assert "is not an IANA time zone name" in wrong.stderr
     moved = run("stores", "set-timezone", "paris-1", "Asia/Kolkata", *db)
     assert moved.returncode == 0, moved.stderr
     listed = run("stores", "list", *db).stdout

@@ -68,10 +68,13 @@ def chain_overview(
     lo, hi = bounds(rng, Bucket.HOUR)
     before = lo - (hi - lo)
     clocks = {r.store_id: LocalClock(r.timezone) for r in page}
-    periods = _periods(conn, ids, before, lo, hi)
-    today = _today(conn, clocks, now)
-    status = _agents(conn, ids, now, online_window_s)
     known = _cameras(conn, ids)
+    # every camera with traffic has a row in ``cameras`` (ingest writes both in one transaction): naming them
+    # lets the rollup's primary key reach the camera rows alone, not the zone rows between them
+    names = sorted({camera for cams in known.values() for camera in cams})
+    periods = _periods(conn, ids, names, before, lo, hi)
+    today = _today(conn, clocks, names, now)
+    status = _agents(conn, ids, now, online_window_s)
     gappy = _stores_with_gaps(conn, known, lo, hi, now, gaps)
     out = []
     for r in page:
@@ -111,10 +114,10 @@ def chain_overview(
 
 
 def _periods(
-    conn: Connection, ids: Sequence[str], before: int, lo: int, hi: int
+    conn: Connection, ids: Sequence[str], camera_ids: Sequence[str], before: int, lo: int, hi: int
 ) -> dict[str, tuple[_Sums, _Sums, dict[str, int]]]:
     """Per store: visits and dwell over ``[lo, hi)`` and ``[before, lo)``, and the behaviour mix of the first."""
-    if not ids:
+    if not ids or not camera_ids:
         return {}
     t = traffic_hourly.c
     columns = behavior_columns()
@@ -127,7 +130,7 @@ def _periods(
             _in_period(t.hour, before, lo, t.dwell_s).label("prev_dwell_s"),
             *(_in_period(t.hour, lo, hi, traffic_hourly.c[col]).label(col) for col in columns.values()),
         )
-        .where(t.store_id.in_(ids), t.zone_id == "", t.hour >= before, t.hour < hi)
+        .where(t.store_id.in_(ids), t.camera_id.in_(camera_ids), t.zone_id == "", t.hour >= before, t.hour < hi)
         .group_by(t.store_id)
     )
     out = {}
@@ -141,10 +144,10 @@ def _periods(
     return out
 
 
-def _today(conn: Connection, clocks: dict[str, LocalClock], now: float) -> dict[str, _Sums]:
+def _today(conn: Connection, clocks: dict[str, LocalClock], camera_ids: Sequence[str], now: float) -> dict[str, _Sums]:
     """Per store: visits and dwell over its local today. Stores of one time zone share their today's hours, so
     the page's time zones (a handful) make one ``CASE`` of the query, whatever the number of stores."""
-    if not clocks:
+    if not clocks or not camera_ids:
         return {}
     by_zone: dict[tuple[int, int], list[str]] = defaultdict(list)
     for store_id, clock in clocks.items():
@@ -159,6 +162,7 @@ def _today(conn: Connection, clocks: dict[str, LocalClock], now: float) -> dict[
         )
         .where(
             t.store_id.in_(list(clocks)),
+            t.camera_id.in_(camera_ids),
             t.zone_id == "",
             t.hour >= min(a for a, _ in by_zone),
             t.hour < max(b for _, b in by_zone),

@@ -116,6 +116,10 @@ def test_run_records_syncs_and_reports_health(tmp_path: Path, visitor_clip: Path
         assert recorded, "the visitor should have been summarised"
         assert all(synced is not None for _, synced in recorded)
         assert sorted(central_ids(database_url)) == sorted(tid for tid, _ in recorded)
+        with sqlite3.connect(tmp_path / "edge.db") as edge:  # the camera was connected while the 22 s clip played
+            up = edge.execute("SELECT camera_id, sum(seconds_up) FROM camera_uptime GROUP BY camera_id").fetchall()
+        assert [camera for camera, _ in up] == ["cam1"]
+        assert 15 <= up[0][1] <= 60, up
         with engine.connect() as conn:
             declared = conn.execute(select(cameras.c.declared)).scalar_one()
             zone_ids = list(conn.execute(select(zones.c.zone_id)).scalars())
