@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -10,11 +11,19 @@ from sqlalchemy import Connection
 
 from central.api.models import AgentOut
 from central.dashboard import data
+from central.dashboard.rollouts_view import RolloutsLoaded, RolloutsSection
 
 if TYPE_CHECKING:
     from central.dashboard.page import DashboardPage
 
 MAX_AGENTS = 1000
+
+
+@dataclass(frozen=True)
+class FleetLoaded:
+    agents: list[AgentOut]
+    now: float
+    rollouts: RolloutsLoaded | None
 
 
 def ago(seconds: float) -> str:
@@ -73,22 +82,27 @@ class FleetView:
         options: dict[str, Any] = {"disabled": True, "show_index": False, "sizing_mode": "stretch_width"}
         self.agents = pn.widgets.Tabulator(agent_rows([], 0.0), pagination="local", page_size=25, **options)
         self.cameras = pn.widgets.Tabulator(camera_rows([]), pagination="local", page_size=25, **options)
+        self.rollouts = RolloutsSection(page) if page.session.is_admin else None
         self.layout = pn.Column(
             self.summary,
             pn.pane.Markdown("### Agents"),
             self.agents,
             pn.pane.Markdown("### Cameras"),
             self.cameras,
+            *([self.rollouts.layout] if self.rollouts is not None else []),
             sizing_mode="stretch_width",
             name="fleet",
         )
 
-    def load(self, conn: Connection, now: float) -> tuple[list[AgentOut], float]:
+    def load(self, conn: Connection, now: float) -> FleetLoaded:
         window = self.page.ctx.settings.online_window_s
-        return data.fleet(conn, now, window, MAX_AGENTS), now
+        rollouts = self.rollouts.load(conn, now) if self.rollouts is not None else None
+        return FleetLoaded(data.fleet(conn, now, window, MAX_AGENTS), now, rollouts)
 
-    def draw(self, loaded: tuple[list[AgentOut], float]) -> None:
-        agents, now = loaded
+    def draw(self, loaded: FleetLoaded) -> None:
+        agents, now = loaded.agents, loaded.now
+        if self.rollouts is not None and loaded.rollouts is not None:
+            self.rollouts.draw(loaded.rollouts)
         online = sum(a.online for a in agents)
         failing = sum(1 for a in agents for c in a.cameras if not c.connected)
         self.summary.object = (

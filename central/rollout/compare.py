@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, bindparam, func, select
 
-from central.db.schema import BEHAVIOR_COLUMNS, UNCLASSIFIED_COLUMN, traffic_hourly
+from central.db.schema import BEHAVIOR_COLUMNS, UNCLASSIFIED_COLUMN, rollout_stores, rollouts, traffic_hourly
 from central.rollout.policy import LabelMix
 from central.timebuckets import HOUR, hour_of
 
@@ -91,3 +91,14 @@ def comparison(conn: Connection, rollout_id: str, canary: Sequence[str], start: 
         rest=_group(*_sums(conn, canary, start, end, inside=False)),
         canary_previous_week=_group(*_sums(conn, canary, start - WEEK, end - WEEK, inside=True)),
     )
+
+
+def rollout_comparison(conn: Connection, rollout_id: str, now: float) -> ComparisonOut | None:
+    """The A/B comparison of a rollout over its hours so far; None when there is no such rollout."""
+    r, s = rollouts.c, rollout_stores.c
+    row = conn.execute(select(r.observe_from, r.created_at).where(r.rollout_id == rollout_id)).first()
+    if row is None:
+        return None
+    canary = list(conn.execute(select(s.store_id).where(s.rollout_id == rollout_id, s.canary)).scalars())
+    start_hour, end_hour = window(row.observe_from, row.created_at, now)
+    return comparison(conn, rollout_id, canary, start_hour, end_hour)

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import yaml
 from PIL import Image
 from retail_proto.v1 import edge_sync_pb2 as pb
 
@@ -79,12 +80,14 @@ class Central:
 
 
 @pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
+def central(tmp_path_factory: pytest.TempPathFactory, mlflow_store: tuple[str, list[str]]) -> Iterator[Central]:
     _browser_or_skip()
     folder = tmp_path_factory.mktemp("dashboard")
     database_url = f"sqlite:///{folder / 'central.db'}"
     config = folder / "central.yaml"
-    config.write_text("http:\n  request_timeout_s: 2\ndashboard:\n  refresh_s: 1\n")
+    rollout = {"tracking_uri": mlflow_store[0], "artifact_cache": str(folder / "cache")}
+    settings = {"http": {"request_timeout_s": 2}, "dashboard": {"refresh_s": 1}, "rollout": rollout}
+    config.write_text(yaml.safe_dump(settings))
     viewer = cli("apikeys", "create", "store-manager", "--role", "viewer", "--database", database_url)
     admin = cli("apikeys", "create", "analyst", "--role", "admin", "--database", database_url)
     live_token = cli("stores", "create", LIVE_STORE, "--name", "Live Street", "--database", database_url)
@@ -361,6 +364,33 @@ def test_an_admin_uploads_a_camera_background_and_the_heatmap_is_drawn_over_it(
     assert stored.status_code == 200
     assert stored.headers["content-type"] == "image/png"
     shot(page, "store-admin-background")
+    page.close()
+
+
+def test_an_admin_reads_a_rollouts_ab_comparison_and_pauses_it(
+    browser: object, central: Central, mlflow_store: tuple[str, list[str]]
+) -> None:
+    admin = {"Authorization": f"Bearer {central.admin_key}"}
+    body = {"model_name": "behavior-classifier", "version": mlflow_store[1][1], "canary_stores": ["sim-001"]}
+    started = httpx.post(f"{central.base}/api/v1/rollouts", json=body, headers=admin, timeout=60)
+    assert started.status_code == 201, started.text
+    rollout_id = started.json()["rollout_id"]
+
+    viewer_page = open_dashboard(browser, central, central.viewer_key)
+    viewer_page.locator(".bk-tab", has_text="Fleet").click()
+    wait_text(viewer_page, r"\d+ agents")
+    assert viewer_page.locator("text=Model rollouts").count() == 0
+    viewer_page.close()
+
+    page = open_dashboard(browser, central, central.admin_key)
+    page.locator(".bk-tab", has_text="Fleet").click()
+    page.locator(".tabulator-row", has_text=rollout_id).first.wait_for(timeout=30_000)
+    page.locator(".tabulator-row", has_text="rest of the fleet").first.wait_for(timeout=30_000)
+    shot(page, "fleet-admin-rollout")
+    page.locator("button", has_text="Pause").click()
+    wait_text(page, f"pause: rollout {rollout_id} is now paused")
+    status = httpx.get(f"{central.base}/api/v1/rollouts/{rollout_id}", headers=admin, timeout=10).json()
+    assert status["state"] == "paused"
     page.close()
 
 

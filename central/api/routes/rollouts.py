@@ -8,12 +8,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
-from sqlalchemy import select
 
 from central.api.deps import ID_MAX, ID_PATTERN, Admin, Conn, Context, Limit, Offset
 from central.api.errors import ApiError, not_found, responses
-from central.db.schema import rollout_stores, rollouts
-from central.rollout.compare import ComparisonOut, comparison, window
+from central.rollout.compare import ComparisonOut, rollout_comparison
 from central.rollout.policy import Command
 from central.rollout.service import RolloutError, StartRequest, command, start
 from central.rollout.status import RolloutOut, get_rollout, list_rollouts
@@ -121,10 +119,7 @@ for _cmd, _summary in (
     summary="A/B: canary stores against the rest and against their own previous week, over the same hours",
 )
 def ab_comparison(conn: Conn, _admin: Admin, rollout_id: RolloutIdPath) -> ComparisonOut:
-    r, s = rollouts.c, rollout_stores.c
-    row = conn.execute(select(r.observe_from, r.created_at).where(r.rollout_id == rollout_id)).first()
-    if row is None:
+    found = rollout_comparison(conn, rollout_id, time.time())
+    if found is None:
         raise not_found(f"rollout {rollout_id!r}")
-    canary = list(conn.execute(select(s.store_id).where(s.rollout_id == rollout_id, s.canary)).scalars())
-    start_hour, end_hour = window(row.observe_from, row.created_at, time.time())
-    return comparison(conn, rollout_id, canary, start_hour, end_hour)
+    return found
