@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -368,25 +368,10 @@ def run_simulation(
     started = time.perf_counter()
     try:
         upgrade(engine)
-        if target is None:
-            with local_ingest(database_url) as local:
-                totals = send_fleet(
-                    engine,
-                    local,
-                    fleet,
-                    day_list,
-                    library,
-                    seed,
-                    agents=agents,
-                    batch_size=batch_size,
-                    progress=progress,
-                    newest_first=newest_first,
-                )
-            where = f"in-process ingest on {database_url.split('+', 1)[0].split(':', 1)[0]}"
-        else:
+        with local_ingest(database_url) if target is None else nullcontext(target) as address:
             totals = send_fleet(
                 engine,
-                target,
+                address,
                 fleet,
                 day_list,
                 library,
@@ -397,7 +382,7 @@ def run_simulation(
                 progress=progress,
                 newest_first=newest_first,
             )
-            where = target
+        where = target or f"in-process ingest on {database_url.split('+', 1)[0].split(':', 1)[0]}"
     finally:
         engine.dispose()
     return SimulationReport(where, seed, day_list, totals, time.perf_counter() - started)
