@@ -35,6 +35,9 @@ def simulate(
     newest_first: Annotated[
         bool, typer.Option(help="send each store's days from yesterday back (use --agents >= --stores)")
     ] = False,
+    today: Annotated[
+        bool, typer.Option(help="also today, as far as it has gone (finished tracks, closed buckets)")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Push simulated stores' summaries, tiles and door counts through the real gRPC ingest, with real tokens."""
@@ -54,6 +57,7 @@ def simulate(
             agents=agents,
             progress=typer.echo,
             newest_first=newest_first,
+            include_today=today,
         )
     except SimulationError as e:
         raise fail(str(e)) from e

@@ -167,7 +167,7 @@ def demo(
         base = f"http://127.0.0.1:{http_port}"
         typer.echo(f"central up after {time.monotonic() - started:.1f} s (log: {out / 'central.log'})")
         sim_args = [python, "-m", "fleet_sim", "--stores", str(stores), "--days", str(days)]
-        sim_args += ["--agents", str(stores), "--newest-first", "--target", f"127.0.0.1:{grpc_port}"]
+        sim_args += ["--agents", str(stores), "--newest-first", "--today", "--target", f"127.0.0.1:{grpc_port}"]
         children.start("simulator", [*sim_args, "--database", database], out / "simulator.log")
         try:
             clip = find_demo_clip(Path(__file__).resolve().parent, download=False)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from central.grpc_service import grpc_server
 from central.live import LiveFeed
 from central.stores import StoreError, create_store, rotate_token
 from edge_agent.sync.convert import line_count_pb, summary_columns, tile_pb, timestamp, uptime_pb
-from fleet_sim.generate import StoreDay, TrackLibrary, generate_day, simulated_days
+from fleet_sim.generate import StoreDay, TrackLibrary, generate_day, simulated_days, until
 from fleet_sim.stores import BEHAVIOR_MODEL, DETECTOR_MODEL, SimStore, make_stores
 from retail_common.backoff import Backoff
 
@@ -310,11 +310,14 @@ def send_fleet(
     batch_size: int = MAX_BATCH,
     progress: Callable[[str], None] | None = None,
     newest_first: bool = False,
+    today: date | None = None,
 ) -> dict[str, StoreTotals]:
     """Provision every store, then run one agent per store, ``agents`` at a time; per-store totals.
 
     ``newest_first`` sends each store's days from the most recent back (with ``agents`` at least the number of
-    stores, the last day of every store is in first: a dashboard is worth opening before the history is)."""
+    stores, the last day of every store is in first: a dashboard is worth opening before the history is).
+    ``today`` adds that day as far as it has gone (finished tracks, closed buckets), before the others when
+    ``newest_first``."""
     if not 1 <= batch_size <= MAX_BATCH:
         raise ValueError(f"batch size {batch_size} is not within 1-{MAX_BATCH}")
     tokens = {s.store_id: store_token(engine, s) for s in stores}
@@ -324,8 +327,12 @@ def send_fleet(
         try:
             agent = Agent(store, tokens[store.store_id], channel)
             agent.heartbeat()
-            for day in reversed(days) if newest_first else days:
-                agent.send_day(generate_day(store, day, library, seed), batch_size)
+            order = [*reversed(days)] if newest_first else [*days]
+            if today is not None:
+                order.insert(0 if newest_first else len(order), today)
+            for day in order:
+                whole = generate_day(store, day, library, seed)
+                agent.send_day(until(whole, time.time()) if day == today else whole, batch_size)
             if progress is not None:
                 t = agent.totals
                 progress(f"{store.store_id}: {t.summaries} summaries, stored {t.stored}, rejected {t.rejected}")
@@ -352,6 +359,7 @@ def run_simulation(
     library_per_label: int = 24,
     progress: Callable[[str], None] | None = None,
     newest_first: bool = False,
+    include_today: bool = False,
 ) -> SimulationReport:
     """Simulate ``stores`` stores over the ``days`` days before ``end`` (default today) and push them to central.
 
@@ -381,6 +389,7 @@ def run_simulation(
                 batch_size=batch_size,
                 progress=progress,
                 newest_first=newest_first,
+                today=(end or datetime.now(timezone.utc).date()) if include_today else None,
             )
         where = target or f"in-process ingest on {database_url.split('+', 1)[0].split(':', 1)[0]}"
     finally:

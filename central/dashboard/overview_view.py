@@ -22,7 +22,7 @@ COLUMNS = [
     "visitors today",
     "visitors",
     "previous period",
-    "change %",
+    "change",
     "mean dwell s",
     "top behaviour",
     "agent",
@@ -60,7 +60,7 @@ def overview_frame(stores: list[StoreSummary], now: float) -> pd.DataFrame:
                 "visitors today": r.today.visits,
                 "visitors": r.period.visits,
                 "previous period": r.previous.visits,
-                "change %": round(r.change * 100.0, 1) if r.change is not None else None,
+                "change": f"{r.change * 100.0:+.1f} %" if r.change is not None else "new" if r.period.visits else "",
                 "mean dwell s": round(r.period.mean_dwell_s, 1) if r.period.mean_dwell_s is not None else None,
                 "top behaviour": _top_behavior(r),
                 "agent": agent,
@@ -86,7 +86,6 @@ class OverviewView:
             sizing_mode="stretch_width",
             hidden_columns=["store_id"],
             selectable=False,
-            formatters={"change %": {"type": "money", "symbol": "%", "symbolAfter": True, "precision": 1}},
         )
         self.table.on_click(self._clicked)
         self.layout = pn.Column(

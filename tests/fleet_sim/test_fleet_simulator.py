@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from central.db.engine import make_engine
 from central.db.schema import heatmap_daily, line_hourly, stores, track_summaries, traffic_hourly, uptime_hourly
 from fleet_sim import run_simulation
-from fleet_sim.generate import TrackLibrary, generate_day, simulated_days
+from fleet_sim.generate import TrackLibrary, generate_day, simulated_days, until
 from fleet_sim.outages import outage_of
 from fleet_sim.stores import GRID_COLS, GRID_ROWS, PEAKS, in_peak, make_stores
 from retail_common.summary import MAX_PATH_POINTS
@@ -190,3 +190,16 @@ def test_the_command_pushes_a_store_into_a_fresh_database(tmp_path: Path) -> Non
     )
     assert bad.returncode == 2
     assert "cannot read file" in bad.stderr
+
+
+def test_today_holds_only_what_has_ended_by_now(library: TrackLibrary) -> None:
+    store = make_stores(1, seed=3)[0]
+    whole = generate_day(store, date(2026, 3, 10), library, seed=3)
+    midday = (whole.opens + whole.closes) / 2
+    part = until(whole, midday)
+    assert 0 < len(part.summaries) < len(whole.summaries)
+    assert all(s.end_time <= midday for s in part.summaries)
+    for items in (part.tiles, part.counts, part.uptimes):
+        assert items
+        assert all(i.bucket_start + i.bucket_seconds <= midday for i in items)
+    assert len(part.uptimes) < len(whole.uptimes)  # the hours still to come are not reported yet
