@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 FULL_REFRESH_EVERY = 12
 DEFAULT_DAYS = 7
 PRESETS = {"today": 1, "7 days": 7, "30 days": 30, "90 days": 90}
-TAB_OVERVIEW, TAB_STORE, TAB_FLEET = 0, 1, 2
+TAB_STORE = 1  # the tabs: chain overview, store, fleet
 
 HEADER_STYLE = {"background": "#1f3b5a", "border-radius": "4px", "padding": "0 12px"}
 
