@@ -296,7 +296,8 @@ def status(
     snap = AgentStatus.from_json(raw)
     typer.echo(f"store {snap.store_id} agent {snap.agent_id}: {snap.health.value}")
     for model in snap.models:
-        typer.echo(f"  {model.kind} model: {model.version}")
+        runs = f" ({model.precision} on {model.runtime})" if model.runtime else ""
+        typer.echo(f"  {model.kind} model: {model.version}{runs}")
     typer.echo(
         f"  {'camera':16s} {'state':12s} {'fps':>6s} {'dropped':>8s} {'skipped':>8s} {'tracks':>7s} "
         f"{'restarts':>8s}  last error"

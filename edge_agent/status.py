@@ -140,6 +140,8 @@ class SyncState:
 class ModelInfo:
     kind: str  # "detector", "behavior"
     version: str  # "name/version" (retail_common.models), as stored in every summary
+    runtime: str = ""  # what runs it, e.g. "openvino/CPU", "onnxruntime/CUDA" (detectors report theirs)
+    precision: str = ""  # "fp32", "int8", "bf16", ... (detectors report theirs)
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,9 @@ class AgentStatus:
             "inference_ms_mean": round(1000 * self.inference_s / self.batches, 2) if self.batches else None,
             "mean_batch": round(self.batched_frames / self.batches, 2) if self.batches else None,
             "models": {m.kind: m.version for m in self.models},
+            "model_runtimes": {
+                m.kind: {"runtime": m.runtime, "precision": m.precision} for m in self.models if m.runtime
+            },
         }
 
     @classmethod
@@ -215,5 +220,5 @@ class AgentStatus:
             inference_s=float(d["inference_s"]),
             batches=int(d["batches"]),
             batched_frames=int(d["batched_frames"]),
-            models=tuple(ModelInfo(k, v) for k, v in d["models"].items()),
+            models=tuple(ModelInfo(k, v, **d.get("model_runtimes", {}).get(k, {})) for k, v in d["models"].items()),
         )

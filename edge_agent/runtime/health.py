@@ -90,6 +90,15 @@ class AgentCollector(Collector):
         for model in sorted(s.models, key=lambda m: m.kind):
             models.add_metric([model.kind, model.version], 1.0)
         yield models
+        runtimes = GaugeMetricFamily(
+            "retail_edge_model_runtime_info",
+            "what runs each model and in which precision (fp32, int8, bf16...)",
+            labels=["kind", "version", "runtime", "precision"],
+        )
+        for model in sorted(s.models, key=lambda m: m.kind):
+            if model.runtime:
+                runtimes.add_metric([model.kind, model.version, model.runtime, model.precision], 1.0)
+        yield runtimes
 
 
 class HealthServer:
