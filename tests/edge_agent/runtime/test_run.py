@@ -100,9 +100,7 @@ def test_run_records_syncs_and_reports_health(tmp_path: Path, visitor_clip: Path
         metrics = httpx.get(f"{url}/metrics", timeout=5).text
         assert re.search(r'retail_edge_camera_fps\{camera="cam1"\} [1-9]', metrics), metrics
         assert 'retail_edge_model_info{kind="behavior",version="behavior-classifier/2"} 1.0' in metrics
-        assert re.search(
-            r'retail_edge_model_runtime_info\{kind="detector",precision="fp32",runtime="opencv",', metrics
-        )
+        assert re.search(r'retail_edge_model_runtime_info\{kind="detector",precision="fp32",runtime="opencv",', metrics)
         assert re.search(r"retail_edge_inference_seconds_total [0-9.]*[1-9]", metrics)
         shown = subprocess.run(
             [sys.executable, "-m", "edge_agent", "status", "--url", f"{url}/healthz"],
