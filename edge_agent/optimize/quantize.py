@@ -40,6 +40,7 @@ from onnxruntime.quantization import (
 )
 
 from edge_agent.config.models import DetectorConfig, OnnxDetectorConfig, OpenVinoDetectorConfig
+from edge_agent.detect.base import Detector
 from edge_agent.detect.onnx_backend import PRECISION_KEY, OnnxDetector
 from edge_agent.optimize.agreement import Agreement, AgreementThresholds, compare
 from edge_agent.optimize.frames import FrameSample
@@ -204,18 +205,22 @@ def quantize(
     return kept
 
 
-def _detections(detector: OnnxDetector, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+def _detections(detector: Detector[Any, Any], frames: Sequence[np.ndarray]) -> list[np.ndarray]:
     return [d.xyxy for frame in frames for d in detector.detect([frame])]
 
 
 def check(
-    reference: OnnxDetector, candidate: OnnxDetector, frames: Sequence[np.ndarray], thresholds: AgreementThresholds
+    reference: Detector[Any, Any],
+    candidate: Detector[Any, Any],
+    frames: Sequence[np.ndarray],
+    thresholds: AgreementThresholds,
 ) -> Agreement:
     """The candidate's agreement with the reference on ``frames`` (:func:`.agreement.compare`)."""
     return compare(_detections(reference, frames), _detections(candidate, frames), thresholds)
 
 
-def _write_metadata(path: Path, provenance: dict[str, Any]) -> None:
+def write_provenance(path: Path, provenance: dict[str, Any]) -> None:
+    """Mark an INT8 model as such and record where it came from, in its ONNX metadata."""
     model = onnx.load(str(path))
     props = {p.key: p.value for p in model.metadata_props}
     props[PRECISION_KEY] = "int8"
@@ -280,7 +285,7 @@ def optimize(
             "onnxruntime": ort.__version__,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        _write_metadata(staged, provenance)
+        write_provenance(staged, provenance)
         os.replace(staged, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
