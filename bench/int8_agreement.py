@@ -10,7 +10,7 @@
 
 Run from the repository root (the real model costs ~0.1-1 s a frame on 2 cores: the whole script takes minutes)::
 
-    .venv/bin/python bench/int8_agreement.py [--rows ort-fp32 ort-int8 ov-int8 ...] [--frames 160]
+    .venv/bin/python bench/int8_agreement.py [--rows ort-int8 ov-int8] [--analyze-rows ort-fp32 ort-int8]
 """
 
 from __future__ import annotations
@@ -78,7 +78,13 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=160, help="frames sampled for calibration and the check")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
-    parser.add_argument("--no-analyze", action="store_true", help="the agreement table only")
+    parser.add_argument(
+        "--analyze-rows",
+        nargs="*",
+        choices=list(ROWS),
+        default=["ort-fp32", "ort-int8", "ov-int8"],
+        help="rows `analyze` runs the whole clip with (the first is the reference; none: the agreement table only)",
+    )
     args = parser.parse_args()
     for path in (args.model, args.video):
         if not path.is_file():
@@ -116,13 +122,13 @@ def main() -> None:
             f"| {detector.precision} on {detector.runtime} | {a.reference_boxes} | {a.candidate_boxes} | "
             f"{a.recall:.3f} | {a.precision:.3f} | {a.mean_iou:.3f} | {'; '.join(short) or 'pass'} |"
         )
-    if args.no_analyze:
+    if not args.analyze_rows:
         return
     print("\n`analyze` on the whole Intel clip (demo zones and line), per runtime and precision\n")
     print("| row | visitors | table entries | dwell per visit (s) | max dwell diff vs FP32 (s) | lines in/out | fps |")
     print("|---|---:|---:|---|---:|---|---:|")
     base: dict[str, Any] | None = None
-    for row in args.rows:
+    for row in args.analyze_rows:
         try:
             got = analyze_row(row, args)
         except Exception as e:
