@@ -146,6 +146,14 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+class _DropAdvice(logging.Filter):
+    """Drops the quantizer's advice to run its pre-processing first (logged on the root logger at every call):
+    an Ultralytics export has its batch norms folded and its shapes inferred already, so it changes nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Please consider to run pre-processing", "Please consider pre-proc"))
+
+
 class _FrameReader(CalibrationDataReader):  # type: ignore[misc]  # ONNX Runtime ships no type hints
     """Calibration inputs: each frame preprocessed exactly as the detector does at run time."""
 
@@ -185,6 +193,8 @@ def quantize(
     if changed:
         source = dest.with_name(f".{dest.stem}-prepared.onnx")
         onnx.save(model, str(source))
+    quiet = _DropAdvice()
+    logging.getLogger().addFilter(quiet)
     try:
         quantize_static(
             str(source),
@@ -200,6 +210,7 @@ def quantize(
     except Exception as e:  # ONNX Runtime's quantizer raises plain exceptions of many kinds
         raise OptimizeError(f"ONNX Runtime could not quantize {reference.config.model}: {e}") from e
     finally:
+        logging.getLogger().removeFilter(quiet)
         if source != reference.config.model:
             source.unlink(missing_ok=True)
     return kept
