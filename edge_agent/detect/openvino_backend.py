@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 INSTALL_HINT = "pip install 'retail-analytics[openvino]'"
 # OpenVINO's names of element types, as the agent reports precisions
 _PRECISION_NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
+_VIRTUAL_DEVICES = {"AUTO", "HETERO", "MULTI"}
 
 
 def import_openvino() -> Any:
@@ -56,7 +57,9 @@ class OpenVinoDetector(Detector[yolo_common.YoloBatch, np.ndarray]):
         ov = import_openvino()
         require_model_file(config.model, "model file")
         core = ov.Core()
-        if config.device.split(".")[0] not in {d.split(".")[0] for d in core.available_devices} | {"AUTO"}:
+        # "GPU.1" is a GPU; "AUTO:GPU,CPU", "HETERO:..." and "MULTI:..." pick among the devices themselves
+        known = {d.split(".")[0] for d in core.available_devices} | _VIRTUAL_DEVICES
+        if config.device.split(":")[0].split(".")[0] not in known:
             raise DetectorError(
                 f"OpenVINO device {config.device!r} is not available; available here: "
                 f"{', '.join(core.available_devices) or 'none'}"
@@ -119,7 +122,7 @@ class OpenVinoDetector(Detector[yolo_common.YoloBatch, np.ndarray]):
 
     @staticmethod
     def _check_precision_supported(core: Any, device: str, precision: str) -> None:
-        if device == "AUTO":
+        if ":" in device or device == "AUTO":  # the virtual devices check their members themselves
             return
         capabilities = [str(c) for c in core.get_property(device, "OPTIMIZATION_CAPABILITIES")]
         if {"f32": "FP32", "bf16": "BF16", "f16": "FP16"}[precision] not in capabilities:

@@ -110,6 +110,13 @@ def test_unknown_device_names_the_available_ones(tmp_path: Path) -> None:
         openvino_detector(make_yolo_graph(tmp_path, [CENTRE_PERSON]), device="NPU.7")
 
 
+def test_a_virtual_device_picks_among_the_real_ones(tmp_path: Path) -> None:
+    detector = openvino_detector(make_yolo_graph(tmp_path, [CENTRE_PERSON]), device="AUTO:CPU")
+
+    assert detector.runtime == "openvino/AUTO:CPU"
+    assert len(detector.detect([frame(768, 432)])[0]) == 1
+
+
 def test_corrupt_model_is_refused_with_its_path(tmp_path: Path) -> None:
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"\x00not a model")
