@@ -5,8 +5,12 @@ OpenVINO reads the ONNX file itself (or an IR ``.xml``); letterboxing, decoding 
 become OpenVINO ``FakeQuantize`` operations that its CPU plugin runs as int8 kernels. ``openvino`` is imported
 lazily: install it with the ``openvino`` extra.
 
-Chosen over ONNX Runtime's OpenVINO execution provider (``onnxruntime-openvino``), which measured slower here
-(``bench/openvino_ep.py``) and would replace the ``onnxruntime`` package the behaviour model runs on.
+Native OpenVINO rather than ONNX Runtime's OpenVINO execution provider (``onnxruntime-openvino``): measured
+side by side on the same files in interleaved rounds (``bench/openvino_ep.py``), neither was faster in every
+run on this shared 2-core machine (the EP took 0.65 to 1.83 times native's time per frame, by run and model), so
+the choice rests on the rest: the EP package replaces ``onnxruntime`` itself (1.24 where ONNX Runtime is 1.32),
+so the behaviour model would run on an older runtime too, and the native API sets the inference precision
+(BF16) and the device directly and tells whether a model runs quantized.
 """
 
 from __future__ import annotations
