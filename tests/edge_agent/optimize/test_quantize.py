@@ -194,15 +194,16 @@ def test_real_person_model_int8_agrees_with_fp32_on_intel_clip_frames(tmp_path: 
     reference = OnnxDetector(
         OnnxDetectorConfig(type="onnx", model=REAL_MODEL, classes=[0, 1], confidence=0.4, threads=2)
     )
-    # the first 40 s: the first visitors walk in, stand at the table and leave
-    frames = _clip_frames(400, every=25)
+    # the first 36 s, one frame in 30: the first visitors walk in, stand at the table and leave (12 frames: the
+    # real model costs a quarter of a second a frame here, calibration about twice that)
+    frames = _clip_frames(360, every=30)
     taken = FrameSample(tuple(frames[0::2]), tuple(frames[1::2]))
-    thresholds = AgreementThresholds(min_reference_boxes=4)
+    thresholds = AgreementThresholds(min_reference_boxes=3)
 
     result = optimize(reference, taken, tmp_path / "person-yolov8s-real-int8.onnx", thresholds)
 
     a = result.agreement
-    assert a.reference_boxes >= 4
+    assert a.reference_boxes >= 3
     assert (a.recall, a.precision) >= (0.95, 0.95)
     assert a.mean_iou >= 0.90
     try:
