@@ -14,7 +14,11 @@ Two measures, with the random-weight YOLOv8n (dynamic batch) at each ``--sizes``
 Every configuration runs the real :class:`edge_agent.runtime.agent.Agent` in a fresh
 subprocess (so peak memory is its own), behaviour model and SQLite store included.
 
-    .venv/bin/python bench/edge_multicam.py [--seconds 20] [--sizes 640 320] [--counts 1 2 4 8]
+``--rows`` picks the detectors: ``fp32`` (ONNX Runtime), ``int8`` (the same model quantized by
+``retail-edge optimize``'s quantizer, made once by ``bench/edge_pipeline.py`` into ``--int8-dir``),
+``ov-fp32`` / ``ov-int8`` (the ``openvino`` backend).
+
+    .venv/bin/python bench/edge_multicam.py [--seconds 20] [--sizes 640 320] [--counts 1 2 4 8] [--rows fp32 int8]
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         {
             "store_id": "bench",
             "detector": {
-                "type": "onnx",
+                "type": spec["backend"],
                 "model": spec["model"],
                 "imgsz": spec["imgsz"],
                 "rect": True,
@@ -131,30 +135,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--models", type=Path, default=SHARED / "models")
-    parser.add_argument(
-        "--video", type=Path, default=SHARED / "data" / "intel-sample-videos" / "one-by-one-person-detection.mp4"
-    )
-    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per configuration")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[640, 320])
-    parser.add_argument("--counts", type=int, nargs="+", default=[1, 2, 4, 8])
-    parser.add_argument("--capacity-max", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="ONNX Runtime intra-op threads")
-    args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))))
-        return
-    model = args.models / "yolov8n-random-dynamic.onnx"
-    for path in (model, args.video):
-        if not path.exists():
-            sys.exit(f"missing {path} (the ../shared folder beside the checkout)")
-    base = {"model": str(model), "video": str(args.video), "seconds": args.seconds, "threads": args.threads}
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print(f"random-weight YOLOv8n (dynamic), rect letterbox, {args.seconds:.0f} s measured after {WARMUP_S:.0f} s")
-    print()
+def throughput(base: dict[str, Any], args: argparse.Namespace) -> None:
     print("Throughput: file sources read as fast as they decode")
     header = (
         f"{'input':>6s} {'cameras':>8s} {'total fps':>10s} {'vs 1 cam':>9s} {'mean batch':>11s} "
@@ -172,6 +153,9 @@ def main() -> None:
                 flush=True,
             )
     print()
+
+
+def capacity(base: dict[str, Any], args: argparse.Namespace) -> None:
     print("Capacity: cameras at their real-time rate (10 fps) sustained with no dropped frame")
     print(f"{'input':>6s} {'sampling':>22s} {'cameras sustained':>18s} {'first failing (dropped/s)':>26s}")
     for size in args.sizes:
@@ -186,6 +170,58 @@ def main() -> None:
                 sustained = n
                 n = n + 1 if n < 4 else n * 2
             print(f"{size:6d} {label:>22s} {sustained:18d} {failing:>26s}", flush=True)
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--models", type=Path, default=SHARED / "models")
+    parser.add_argument(
+        "--video", type=Path, default=SHARED / "data" / "intel-sample-videos" / "one-by-one-person-detection.mp4"
+    )
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per configuration")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[640, 320])
+    parser.add_argument("--counts", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--capacity-max", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--rows", nargs="+", choices=["fp32", "int8", "ov-fp32", "ov-int8"], default=["fp32", "int8"])
+    parser.add_argument(
+        "--int8-dir",
+        type=Path,
+        default=Path.home() / ".cache" / "retail-analytics" / "bench-int8",
+        help="where bench/edge_pipeline.py keeps its INT8 models",
+    )
+    parser.add_argument("--skip-throughput", action="store_true", help="the capacity table only")
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return
+    model = args.models / "yolov8n-random-dynamic.onnx"
+    int8 = args.int8_dir / "yolov8n-random-dynamic-int8.onnx"
+    rows = {
+        "fp32": ("onnx", model),
+        "int8": ("onnx", int8),
+        "ov-fp32": ("openvino", model),
+        "ov-int8": ("openvino", int8),
+    }
+    for path in (model, args.video, *(rows[r][1] for r in args.rows)):
+        if not path.exists():
+            sys.exit(
+                f"missing {path} (the ../shared folder beside the checkout; INT8 models: run "
+                "bench/edge_pipeline.py --configs rect640-int8 once, or pass --int8-dir)"
+            )
+    base = {"video": str(args.video), "seconds": args.seconds, "threads": args.threads}
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(f"random-weight YOLOv8n (dynamic), rect letterbox, {args.seconds:.0f} s measured after {WARMUP_S:.0f} s")
+    print()
+    for row in args.rows:
+        backend, path = rows[row]
+        spec = {**base, "backend": backend, "model": str(path)}
+        print(f"== {row}: {backend} {path.name}")
+        if not args.skip_throughput:
+            throughput(spec, args)
+        capacity(spec, args)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(f"\nworkers' CPU time in all: {usage.ru_utime + usage.ru_stime:.0f} s")
 

@@ -18,7 +18,13 @@ ratios come from the same run and the same minutes:
   subprocess inherits its parent's high-water mark);
 * the ratio pipeline fps / pure inference fps (target >= 0.9);
 * the Ultralytics peer (``YOLO(model).track(..., tracker="bytetrack.yaml")``) when
-  ``ultralytics`` is importable (it is not a project dependency).
+  ``ultralytics`` is importable (it is not a project dependency), on the FP32 source model of each row.
+
+Precisions and runtimes (issue 16): ``-int8`` rows run the model quantized by ``retail-edge optimize``'s
+quantizer (static QDQ, per-channel, calibrated on frames spread over the clip; written once to ``--int8-dir``;
+the random weights make an agreement check meaningless, so none is run here: see ``bench/int8_agreement.py``);
+``-ov`` rows run the ``openvino`` backend (FP32, INT8, and BF16 where the CPU has it) when ``openvino`` is
+installed.
 
 The machine may be shared: before each round the script waits (``--wait-quiet``) until
 other processes are idle, and measures a round again (``--retries``) when they used
@@ -67,18 +73,29 @@ DEFAULT_MODELS = SHARED / "models"
 STATIC_MODEL = "yolov8n-random-640.onnx"
 DYNAMIC_MODEL = "yolov8n-random-dynamic.onnx"
 PEER_MISSING = (
-    "not installed: ultralytics (needs a 6 GB PyTorch install); measured 26.7 fps here at 640 by the issue's author"
+    "not installed: ultralytics (its PyTorch would replace the CPU build here); issue 16's author measured "
+    "22.4 fps (static 640) and 36.7 fps (dynamic rect 640) on this machine"
 )
-PEER_REPORTED_FPS = 26.7
+# Ultralytics track() on the FP32 source model, as measured by issue 16's author (another run)
+PEER_REPORTED_FPS = {STATIC_MODEL: 22.4, DYNAMIC_MODEL: 36.7}
+DEFAULT_INT8_DIR = Path.home() / ".cache" / "retail-analytics" / "bench-int8"
 
 
 @dataclass(frozen=True)
 class Case:
     key: str
     label: str
-    model_file: str
+    model_file: str  # the FP32 source model
     rect: bool
     imgsz: int
+    backend: str = "onnx"  # or "openvino"
+    int8: bool = False
+    precision: str = "f32"  # OpenVINO's inference precision for float layers
+
+    def model_path(self, args: argparse.Namespace) -> Path:
+        if self.int8:
+            return Path(args.int8_dir) / f"{Path(self.model_file).stem}-int8.onnx"
+        return Path(args.models) / self.model_file
 
 
 CASES: dict[str, Case] = {
@@ -88,6 +105,12 @@ CASES: dict[str, Case] = {
         Case("rect640", "(b) dynamic, rect 640", DYNAMIC_MODEL, True, 640),
         Case("square640", "(c) dynamic, square 640", DYNAMIC_MODEL, False, 640),
         Case("rect320", "(d) dynamic, rect 320", DYNAMIC_MODEL, True, 320),
+        Case("static640-int8", "(a) INT8, ONNX Runtime", STATIC_MODEL, True, 640, int8=True),
+        Case("rect640-int8", "(b) INT8, ONNX Runtime", DYNAMIC_MODEL, True, 640, int8=True),
+        Case("static640-ov", "(a) FP32, OpenVINO", STATIC_MODEL, True, 640, backend="openvino"),
+        Case("static640-ov-int8", "(a) INT8, OpenVINO", STATIC_MODEL, True, 640, backend="openvino", int8=True),
+        Case("static640-ov-bf16", "(a) BF16, OpenVINO", STATIC_MODEL, True, 640, backend="openvino", precision="bf16"),
+        Case("rect640-ov-int8", "(b) INT8, OpenVINO", DYNAMIC_MODEL, True, 640, backend="openvino", int8=True),
     )
 }
 
@@ -97,13 +120,59 @@ def die(message: str) -> None:
     raise SystemExit(2)
 
 
-def agent_config(case: Case, models: Path, threads: int | None) -> Any:
-    from edge_agent.config.models import AgentConfig, OnnxDetectorConfig
+def agent_config(case: Case, args: argparse.Namespace) -> Any:
+    from edge_agent.config.models import AgentConfig, OnnxDetectorConfig, OpenVinoDetectorConfig
 
-    detector = OnnxDetectorConfig(
-        type="onnx", model=models / case.model_file, rect=case.rect, imgsz=case.imgsz, threads=threads
-    )
+    common = {"model": case.model_path(args), "rect": case.rect, "imgsz": case.imgsz, "threads": args.threads}
+    detector: OnnxDetectorConfig | OpenVinoDetectorConfig
+    if case.backend == "openvino":
+        detector = OpenVinoDetectorConfig(type="openvino", inference_precision=case.precision, **common)
+    else:
+        detector = OnnxDetectorConfig(type="onnx", **common)
     return AgentConfig(store_id="bench", detector=detector)
+
+
+def peer_key(case: Case) -> str:
+    """The FP32 ONNX Runtime case of the same source model and input: the one the peer runs too."""
+    return case.key.split("-")[0]
+
+
+def runnable(case: Case) -> str | None:
+    """Why the case cannot run on this machine, or None."""
+    if case.backend != "openvino":
+        return None
+    if importlib.util.find_spec("openvino") is None:
+        return "openvino is not installed (pip install 'retail-analytics[openvino]')"
+    if case.precision == "bf16":
+        import openvino as ov
+
+        if "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            return "this CPU has no BF16"
+    return None
+
+
+def make_int8(cases: list[Case], args: argparse.Namespace) -> None:
+    """Quantize each INT8 case's source model once (kept in ``--int8-dir`` for the next run)."""
+    from edge_agent.config.models import OnnxDetectorConfig
+    from edge_agent.detect.onnx_backend import OnnxDetector
+    from edge_agent.optimize.frames import sample_source
+    from edge_agent.optimize.quantize import QuantizeSettings, quantize, sha256_of, write_provenance
+
+    for case in cases:
+        target = case.model_path(args)
+        if not case.int8 or target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = Path(args.models) / case.model_file
+        reference = OnnxDetector(OnnxDetectorConfig(type="onnx", model=source, imgsz=case.imgsz, rect=case.rect))
+        frames = sample_source(str(args.video), 64, reference.plan.static_size or (case.imgsz, case.imgsz))
+        print(f"quantizing {source.name} -> {target}", file=sys.stderr, flush=True)
+        quantize(reference, frames, target, QuantizeSettings())
+        # random weights: there is nothing to check agreement on; the metadata says how it was made
+        write_provenance(
+            target,
+            {"tool": "bench/edge_pipeline.py", "source_sha256": sha256_of(source), "calibration_frames": len(frames)},
+        )
 
 
 def peak_rss_mb() -> dict[str, float]:
@@ -165,7 +234,7 @@ def run_one(case: Case, args: argparse.Namespace) -> dict[str, Any]:
     from edge_agent.pipeline.analyze import analyze_video
 
     limit_video_source(args.frames)
-    config = agent_config(case, args.models, args.threads)
+    config = agent_config(case, args)
     with tempfile.TemporaryDirectory(prefix="bench-edge-") as tmp:
         t0 = time.perf_counter()
         detector = build_detector(config.detector)
@@ -187,6 +256,7 @@ def run_one(case: Case, args: argparse.Namespace) -> dict[str, Any]:
         "input_wh": list(shape) if shape else None,
         "behaviour": behaviour,
         "visitors": result.report.get("visitors"),
+        "precision": f"{detector.precision} on {detector.runtime}",
         **peak_rss_mb(),
     }
 
@@ -221,7 +291,7 @@ def run_peer(case: Case, args: argparse.Namespace) -> dict[str, Any]:
 
 def spawn(flag: str, case: Case, args: argparse.Namespace) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), flag, case.key]
-    cmd += ["--video", str(args.video), "--models", str(args.models)]
+    cmd += ["--video", str(args.video), "--models", str(args.models), "--int8-dir", str(args.int8_dir)]
     if args.frames is not None:
         cmd += ["--frames", str(args.frames)]
     if args.threads is not None:
@@ -261,7 +331,7 @@ def pure_inference(case: Case, args: argparse.Namespace, frames: list[Any]) -> t
     """(fps, median ms per call, network input w x h) of ``detector.infer`` alone on the pipeline's inputs."""
     from edge_agent.detect import build_detector
 
-    detector = build_detector(agent_config(case, args.models, args.threads).detector)
+    detector = build_detector(agent_config(case, args).detector)
     batches = [detector.preprocess([f]) for f in frames]
     shape = list(batches[0].tensor.shape)
     for b in batches[: min(10, len(batches))]:  # first calls at this shape allocate; not part of the limit
@@ -405,7 +475,7 @@ def print_report(
     first = measured[cases[0].key][0].pipe
     console.print(f"behaviour classifier in the pipeline: {first['behaviour']}", highlight=False)
 
-    main = Table(title="Throughput: pipeline vs pure ONNX Runtime inference (medians over rounds)")
+    main = Table(title="Throughput: pipeline vs pure inference, per runtime and precision (medians over rounds)")
     for col in ("configuration", "model"):
         main.add_column(col)
     for col in ("net input WxH", "pure infer fps", "pipeline fps", "ratio (>=0.9)", "peak RSS MB"):
@@ -417,16 +487,17 @@ def print_report(
         pure_fps = statistics.median(m.pure_fps for m in ms)
         fps = statistics.median(float(m.pipe["fps"]) for m in ms)
         ratio = statistics.median(m.ratio for m in ms)
-        if peer is not None and case.key in peer:
-            vs_peer = f"{fps / float(peer[case.key]['fps']):.2f}"
-        elif case.key == "static640":
-            vs_peer = f"{fps / PEER_REPORTED_FPS:.2f}*"
+        source = peer_key(case)
+        if peer is not None and source in peer:
+            vs_peer = f"{fps / float(peer[source]['fps']):.2f}"
+        elif source in ("static640", "rect640"):
+            vs_peer = f"{fps / PEER_REPORTED_FPS[case.model_file]:.2f}*"
         else:
             vs_peer = "-"
         noise = f"{max(m.noise for m in ms):.0f} / {max(m.drift_pct for m in ms):.0f}"
         main.add_row(
             case.label,
-            case.model_file,
+            f"{case.model_file} ({ms[0].pipe['precision']})",
             "x".join(map(str, ms[0].input_wh)),
             f"{pure_fps:.1f}",
             f"{fps:.1f}",
@@ -469,10 +540,11 @@ def print_report(
         "pure inference fps between before and after the pipeline run; worst round shown. Rounds where other "
         f"processes used over {args.max_noise:g} % were measured again ({retried} retried).",
     ]
-    if peer is None and "static640" in measured:
+    if peer is None:
         notes.append(
-            f"* ours / peer against the {PEER_REPORTED_FPS} fps the issue's author measured with Ultralytics "
-            "(another run, possibly another load on this machine)."
+            "* ours / peer against the fps issue 16's author measured with Ultralytics on the FP32 source model "
+            f"({PEER_REPORTED_FPS[STATIC_MODEL]} static 640, {PEER_REPORTED_FPS[DYNAMIC_MODEL]} rect 640; another "
+            "run, possibly another load on this machine)."
         )
     for note in notes:
         console.print(note, highlight=False)
@@ -592,6 +664,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--retries", type=int, default=2, help="at most this many re-measurements per round")
     parser.add_argument("--no-peer", action="store_true", help="skip the Ultralytics peer even if installed")
+    parser.add_argument(
+        "--int8-dir", type=Path, default=DEFAULT_INT8_DIR, help="where the INT8 models are made once and kept"
+    )
     parser.add_argument("--one", choices=list(CASES), help=argparse.SUPPRESS)
     parser.add_argument("--peer", choices=list(CASES), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -612,6 +687,10 @@ def main(argv: list[str] | None = None) -> None:
     for case in cases:
         if not (args.models / case.model_file).is_file():
             die(f"model not found: {args.models / case.model_file} (expected {DEFAULT_MODELS}; pass --models)")
+    skipped = {c.key: why for c in cases if (why := runnable(c))}
+    for key, why in skipped.items():
+        print(f"skipping {key}: {why}", file=sys.stderr)
+    cases = [c for c in cases if c.key not in skipped]
     if args.one:
         print(json.dumps(run_one(CASES[args.one], args)))
         return
@@ -619,6 +698,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(run_peer(CASES[args.peer], args)))
         return
 
+    make_int8(cases, args)
     begin = cpu_mark()
     frames = decode_frames(args.video, min(args.frames or 10**9, args.infer_frames))
     measured: dict[str, list[Measured]] = {c.key: [] for c in cases}
@@ -634,8 +714,9 @@ def main(argv: list[str] | None = None) -> None:
     elif importlib.util.find_spec("ultralytics") is not None:
         peer = {}
         for case in cases:
-            wait_quiet(args.wait_quiet)
-            peer[case.key] = spawn("--peer", case, args)
+            if peer_key(case) == case.key:  # the FP32 source models only
+                wait_quiet(args.wait_quiet)
+                peer[case.key] = spawn("--peer", case, args)
     print_report(args, cases, measured, peer, peer_error, others_pct(begin, cpu_mark()))
 
 

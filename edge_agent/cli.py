@@ -138,6 +138,85 @@ def classify(
         raise fail(f"nothing could be classified in {input_path}")
 
 
+@app.command()
+def optimize(
+    config: Annotated[Path, typer.Option("--config", "-c", help="agent YAML whose detector is quantized")],
+    video: Annotated[
+        list[Path] | None,
+        typer.Option(help="sample these video files instead of the configured cameras (repeatable)"),
+    ] = None,
+    camera: Annotated[
+        list[str] | None, typer.Option(help="sample only these cameras of the config (repeatable; default: all)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="INT8 model to write (default: <model>-int8.onnx)")
+    ] = None,
+    frames: Annotated[int, typer.Option(min=8, max=5000, help="frames sampled in all, calibration and check")] = 300,
+    held_out: Annotated[
+        float, typer.Option(min=0.05, max=0.5, help="fraction of the frames kept back for the agreement check")
+    ] = 0.25,
+    every_s: Annotated[float, typer.Option(min=0.05, max=3600, help="seconds between frames of a live camera")] = 1.0,
+    min_recall: Annotated[float, typer.Option(min=0, max=1, help="least recall of INT8 against FP32")] = 0.95,
+    min_precision: Annotated[float, typer.Option(min=0, max=1, help="least precision of INT8 against FP32")] = 0.95,
+    min_iou: Annotated[float, typer.Option(min=0, max=1, help="least mean IoU of matched boxes")] = 0.90,
+) -> None:
+    """Quantize the configured YOLO detector to INT8, calibrated on the store's own frames, and check it.
+
+    Frames come from the configured cameras (or --video files), are held in memory only and never written.
+    The INT8 model is written only when its detections agree with FP32's on the held-out frames.
+    """
+    from edge_agent.detect import DetectorError
+    from edge_agent.detect.onnx_backend import OnnxDetector
+    from edge_agent.ingest.video_source import SourceError
+    from edge_agent.optimize.agreement import AgreementThresholds
+    from edge_agent.optimize.frames import sample
+    from edge_agent.optimize.quantize import AgreementRefusedError, OptimizeError, optimize, reference_config
+
+    try:
+        cfg = load_agent_config(config)
+    except ConfigError as e:
+        raise fail(str(e), 2) from e
+    try:
+        ref_config = reference_config(cfg.detector)
+    except OptimizeError as e:
+        raise fail(str(e), 2) from e
+    if video:
+        sources = [str(v) for v in video]
+    else:
+        known = {c.id: c.source for c in cfg.cameras}
+        unknown = sorted(set(camera or ()) - set(known))
+        if unknown:
+            raise fail(f"no camera {', '.join(unknown)} in {config} (cameras: {', '.join(known) or 'none'})", 2)
+        sources = [known[c] for c in camera] if camera else list(known.values())
+    target = out or ref_config.model.with_name(f"{ref_config.model.stem}-int8.onnx")
+    thresholds = AgreementThresholds(recall=min_recall, precision=min_precision, mean_iou=min_iou)
+    try:
+        reference = OnnxDetector(ref_config)
+        size = reference.plan.static_size or (ref_config.imgsz, ref_config.imgsz)
+        taken = sample(sources, frames, held_out, size, every_s)
+        typer.echo(
+            f"{len(taken.calibration)} calibration and {len(taken.held_out)} held-out frame(s) "
+            f"from {len(sources)} source(s); quantizing {ref_config.model.name}"
+        )
+        result = optimize(reference, taken, target, thresholds)
+    except AgreementRefusedError as e:
+        a = e.agreement
+        typer.echo(
+            f"agreement on {a.frames} held-out frame(s), {a.reference_boxes} FP32 box(es): recall {a.recall:.3f}, "
+            f"precision {a.precision:.3f}, mean IoU {a.mean_iou:.3f}"
+        )
+        raise fail(f"refused, nothing written: {'; '.join(e.shortfalls)}") from e
+    except (OptimizeError, DetectorError, SourceError, ValueError, OSError) as e:
+        raise fail(str(e)) from e
+    a = result.agreement
+    typer.echo(
+        f"INT8 agrees with FP32 on {a.frames} held-out frame(s) ({a.reference_boxes} box(es)): recall {a.recall:.3f}, "
+        f"precision {a.precision:.3f}, mean IoU {a.mean_iou:.3f}"
+    )
+    typer.echo(f"written: {result.path} (source SHA-256 {result.provenance['source_sha256'][:12]}...)")
+    typer.echo(f"use it with  detector: {{type: {cfg.detector.type}, model: {result.path}}}")
+
+
 @app.command("check-config")
 def check_config(config: Annotated[Path, typer.Argument(help="agent YAML file")]) -> None:
     """Validate an agent configuration; exits non-zero naming each error's YAML path and line."""
@@ -222,7 +301,8 @@ def status(
             if (model.kind == "behavior" and snap.behavior_model_fallback)
             else ""
         )
-        typer.echo(f"  {model.kind} model: {model.version}{fallback}")
+        runs = f" ({model.precision} on {model.runtime})" if model.runtime else ""
+        typer.echo(f"  {model.kind} model: {model.version}{runs}{fallback}")
     for r in snap.installs:
         code = f" {r.failure_code.value}" if r.failure_code else ""
         typer.echo(

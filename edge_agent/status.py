@@ -142,6 +142,8 @@ class SyncState:
 class ModelInfo:
     kind: str  # "detector", "behavior"
     version: str  # "name/version" (retail_common.models), as stored in every summary
+    runtime: str = ""  # what runs it, e.g. "openvino/CPU", "onnxruntime/CUDA" (detectors report theirs)
+    precision: str = ""  # "fp32", "int8", "bf16", ... (detectors report theirs)
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,9 @@ class AgentStatus:
             "behavior_model_fallback": self.behavior_model_fallback,
             "model_warnings": list(self.model_warnings),
             "updater": self.updater.to_json() if self.updater is not None else None,
+            "model_runtimes": {
+                m.kind: {"runtime": m.runtime, "precision": m.precision} for m in self.models if m.runtime
+            },
         }
 
     @classmethod
@@ -230,9 +235,9 @@ class AgentStatus:
             inference_s=float(d["inference_s"]),
             batches=int(d["batches"]),
             batched_frames=int(d["batched_frames"]),
-            models=tuple(ModelInfo(k, v) for k, v in d["models"].items()),
             installs=tuple(InstallReport.from_json(r) for r in d["installs"]),
             behavior_model_fallback=bool(d["behavior_model_fallback"]),
             model_warnings=tuple(str(w) for w in d["model_warnings"]),
             updater=WorkerStatus.from_json(d["updater"]) if d["updater"] is not None else None,
+            models=tuple(ModelInfo(k, v, **d.get("model_runtimes", {}).get(k, {})) for k, v in d["models"].items()),
         )

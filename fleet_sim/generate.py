@@ -23,7 +23,7 @@ from __future__ import annotations
 import uuid
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
@@ -382,17 +382,6 @@ def generate_day(store: SimStore, day: date, library: TrackLibrary, seed: int) -
     uptimes = camera_uptimes(store, day, outage)
     days = (tuple(summaries), tuple(tiles), door_counts(plan), uptimes, outage)
     return StoreDay(store.store_id, day, plan.opens, plan.closes, *days)
-
-
-def until(day: StoreDay, now: float) -> StoreDay:
-    """What an agent has reported of ``day`` by ``now``: finished tracks, closed buckets (the current day)."""
-    return replace(
-        day,
-        summaries=tuple(s for s in day.summaries if s.end_time <= now),
-        tiles=tuple(t for t in day.tiles if t.bucket_start + t.bucket_seconds <= now),
-        counts=tuple(c for c in day.counts if c.bucket_start + c.bucket_seconds <= now),
-        uptimes=tuple(u for u in day.uptimes if u.bucket_start + u.bucket_seconds <= now),
-    )
 
 
 def simulated_days(days: int, end: date | None = None) -> list[date]:

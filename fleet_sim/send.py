@@ -35,8 +35,9 @@ from central.grpc_service import grpc_server
 from central.live import LiveFeed
 from central.stores import StoreError, create_store, rotate_token
 from edge_agent.sync.convert import line_count_pb, summary_columns, tile_pb, timestamp, uptime_pb
-from fleet_sim.generate import StoreDay, TrackLibrary, generate_day, simulated_days, until
+from fleet_sim.generate import StoreDay, TrackLibrary, generate_day, simulated_days
 from fleet_sim.stores import BEHAVIOR_MODEL, DETECTOR_MODEL, SimStore, make_stores
+from fleet_sim.today import until
 from retail_common.backoff import Backoff
 
 logger = logging.getLogger(__name__)

@@ -61,12 +61,11 @@ class HogDetectorConfig(StrictModel):
     )
 
 
-class OnnxDetectorConfig(StrictModel):
-    """An Ultralytics YOLOv8 / YOLO11 ONNX export run by ONNX Runtime."""
+class YoloFileConfig(StrictModel):
+    """What every backend that runs an Ultralytics YOLO model file shares: input size, filtering, batching."""
 
-    type: Literal["onnx"]
     model: Path = Field(
-        description="path of the .onnx file (an Ultralytics export, output (batch, 4+classes, anchors))"
+        description="path of the model file (an Ultralytics export, output (batch, 4+classes, anchors))"
     )
     imgsz: int = Field(
         640, ge=32, le=4096, description="network input size (long side) for models with a dynamic input shape"
@@ -78,13 +77,36 @@ class OnnxDetectorConfig(StrictModel):
     confidence: float = Field(0.25, ge=0.0, le=1.0, description="minimum class score kept")
     nms_iou: float = Field(0.45, gt=0.0, le=1.0, description="IoU threshold of non-maximum suppression")
     classes: list[ClassIndex] = Field([0], min_length=1, description="class indices kept (COCO 0 = person)")
+    threads: int | None = Field(None, ge=1, le=256, description="inference threads (default: the runtime's choice)")
+    max_batch: int = Field(8, ge=1, le=64, description="largest batch sent at once when the model has a dynamic batch")
+
+
+class OnnxDetectorConfig(YoloFileConfig):
+    """An Ultralytics YOLOv8 / YOLO11 ONNX export (FP32, FP16 or INT8 QDQ) run by ONNX Runtime."""
+
+    type: Literal["onnx"]
     providers: list[str] | None = Field(
         None,
         description="ONNX Runtime execution providers in order of preference; "
         "default: TensorRT, CUDA, CPU, whichever are available",
     )
-    threads: int | None = Field(None, ge=1, le=256, description="intra-op threads (default: ONNX Runtime's choice)")
-    max_batch: int = Field(8, ge=1, le=64, description="largest batch sent at once when the model has a dynamic batch")
+
+
+class OpenVinoDetectorConfig(YoloFileConfig):
+    """An Ultralytics YOLO export (.onnx, FP32 or INT8 QDQ, or OpenVINO IR .xml) run by OpenVINO (Intel CPUs,
+    GPUs and NPUs; AMD CPUs too). Needs the ``openvino`` extra."""
+
+    type: Literal["openvino"]
+    device: str = Field(
+        "CPU", min_length=1, max_length=64, description="OpenVINO device: CPU, GPU, NPU, AUTO or e.g. GPU.1"
+    )
+    inference_precision: Literal["f32", "bf16", "f16", "auto"] = Field(
+        "f32",
+        description="arithmetic of the float layers: f32 (as exported); bf16 needs a CPU with AVX-512 BF16 or AMX "
+        "(faster, not checked against f32 by `retail-edge optimize`: compare first with bench/int8_agreement.py); "
+        "auto is the device's own default (bf16 wherever the CPU has it); an INT8 (QDQ) model runs its quantized "
+        "layers in int8 either way",
+    )
 
 
 class TensorRTDetectorConfig(StrictModel):
@@ -97,7 +119,10 @@ class TensorRTDetectorConfig(StrictModel):
     classes: list[ClassIndex] = Field([0], min_length=1, description="class indices kept (COCO 0 = person)")
 
 
-DetectorConfig = Annotated[HogDetectorConfig | OnnxDetectorConfig | TensorRTDetectorConfig, Field(discriminator="type")]
+DetectorConfig = Annotated[
+    HogDetectorConfig | OnnxDetectorConfig | OpenVinoDetectorConfig | TensorRTDetectorConfig,
+    Field(discriminator="type"),
+]
 
 
 class TrackerConfig(StrictModel):

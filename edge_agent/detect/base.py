@@ -39,6 +39,10 @@ class Detector(ABC, Generic[Batch, Raw]):
     model_version: str
     #: largest number of frames ``detect`` takes at once (1 for fixed-batch models).
     max_batch: int = 1
+    #: what runs the model, e.g. "onnxruntime/CPU", "openvino/CPU", "tensorrt", "opencv" (status and metrics)
+    runtime: str = "unknown"
+    #: the arithmetic it runs in: "fp32", "fp16", "bf16", "int8" (status and metrics)
+    precision: str = "unknown"
 
     @abstractmethod
     def preprocess(self, frames: Sequence[np.ndarray]) -> Batch: ...
@@ -82,6 +86,7 @@ def require_model_file(path: Path, what: str) -> None:
 _REGISTRY: dict[str, str] = {
     "hog": "edge_agent.detect.hog_backend:HogDetector",
     "onnx": "edge_agent.detect.onnx_backend:OnnxDetector",
+    "openvino": "edge_agent.detect.openvino_backend:OpenVinoDetector",
     "tensorrt": "edge_agent.detect.tensorrt_backend:TensorRTDetector",
 }
 

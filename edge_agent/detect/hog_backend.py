@@ -41,6 +41,8 @@ class HogBatch:
 
 class HogDetector(Detector[HogBatch, list[tuple[np.ndarray, np.ndarray]]]):
     model_version = str(ModelRef("opencv-hog", cv2.__version__))
+    runtime = "opencv"
+    precision = "fp32"
 
     def __init__(self, config: HogDetectorConfig) -> None:
         if not hasattr(cv2, "HOGDescriptor"):

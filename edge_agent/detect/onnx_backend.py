@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -15,6 +15,9 @@ from edge_agent.detect import yolo_common
 from edge_agent.detect.base import Detector, DetectorError, DetectorLayoutError, file_version, require_model_file
 
 logger = logging.getLogger(__name__)
+
+#: the metadata key ``retail-edge optimize`` marks its output's precision with (edge_agent.optimize.quantize)
+PRECISION_KEY = "retail_analytics.precision"
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 
@@ -43,6 +46,16 @@ def choose_providers(
         return list(requested)
     usable = [p for p in available if tensorrt_present or p != "TensorrtExecutionProvider"]
     return [p for p in PREFERRED_PROVIDERS if p in usable] or usable
+
+
+def model_precision(metadata: Mapping[str, str], input_type: str) -> str:
+    """What a model computes in: "int8" where ``retail-edge optimize`` wrote so in its metadata, "fp16" for a
+    half-precision input, else "fp32" (a QDQ model quantized elsewhere also reads as "fp32": nothing in
+    ONNX Runtime's session tells it apart without parsing the graph)."""
+    marked = metadata.get(PRECISION_KEY)
+    if marked:
+        return marked
+    return "fp16" if input_type == "tensor(float16)" else "fp32"
 
 
 class OnnxDetector(Detector[yolo_common.YoloBatch, np.ndarray]):
@@ -76,34 +89,28 @@ class OnnxDetector(Detector[yolo_common.YoloBatch, np.ndarray]):
         except ValueError as e:
             raise DetectorLayoutError(str(e)) from e
         self.input_name = inputs[0].name
-        batch_dim, _, h_dim, w_dim = inputs[0].shape
-        self.static_size: tuple[int, int] | None = (
-            (w_dim, h_dim) if isinstance(w_dim, int) and isinstance(h_dim, int) else None
-        )
-        self.fixed_batch = isinstance(batch_dim, int)
-        self.max_batch = batch_dim if isinstance(batch_dim, int) else config.max_batch
+        self.plan = yolo_common.InputPlan.from_shape(inputs[0].shape, config.imgsz, config.rect, config.max_batch)
+        self.static_size = self.plan.static_size
+        self.max_batch = self.plan.max_batch
         self.model_version = file_version(config.model)
+        self.runtime = "onnxruntime/" + self.session.get_providers()[0].removesuffix("ExecutionProvider")
+        self.precision = model_precision(self.session.get_modelmeta().custom_metadata_map, inputs[0].type)
         self._warm_up()
         logger.info(
-            "onnx detector %s: input %s, batch %s, providers %s",
+            "onnx detector %s (%s): input %s, batch %s, providers %s",
             self.model_version,
+            self.precision,
             "x".join(map(str, self.static_size)) if self.static_size else f"dynamic (imgsz {config.imgsz})",
             self.max_batch,
             self.session.get_providers(),
         )
 
     def input_size(self, frame_w: int, frame_h: int) -> tuple[int, int]:
-        if self.static_size is not None:
-            return self.static_size
-        if self.config.rect:
-            return yolo_common.rect_input_size(frame_w, frame_h, self.config.imgsz)
-        return self.config.imgsz, self.config.imgsz
+        return self.plan.input_size(frame_w, frame_h)
 
     def _warm_up(self) -> None:
-        # at the shape a 16:9 camera will use, so the first real frame does not pay for a new shape
-        w, h = self.static_size or self.input_size(16 * self.config.imgsz // 9, self.config.imgsz)
-        dummy = np.zeros((h, w, 3), dtype=np.uint8)
-        batch = self.preprocess([dummy])
+        w, h = self.plan.warm_up_size()
+        batch = self.preprocess([np.zeros((h, w, 3), dtype=np.uint8)])
         try:
             raw = self.infer(batch)
         except Exception as e:
@@ -114,14 +121,7 @@ class OnnxDetector(Detector[yolo_common.YoloBatch, np.ndarray]):
             raise DetectorLayoutError(str(e)) from e
 
     def preprocess(self, frames: Sequence[np.ndarray]) -> yolo_common.YoloBatch:
-        fh, fw = frames[0].shape[:2]
-        w, h = self.input_size(fw, fh)
-        batch = yolo_common.preprocess(frames, w, h)
-        if self.fixed_batch and self.max_batch > len(frames):
-            # a fixed-batch model still needs a full batch: pad with empty images
-            pad = np.zeros((self.max_batch - len(frames), *batch.tensor.shape[1:]), dtype=np.float32)
-            batch = yolo_common.YoloBatch(np.concatenate([batch.tensor, pad]), batch.boxes)
-        return batch
+        return self.plan.preprocess(frames)
 
     def infer(self, batch: yolo_common.YoloBatch) -> np.ndarray:
         out = self.session.run(None, {self.input_name: batch.tensor})[0]

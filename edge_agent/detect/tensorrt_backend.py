@@ -72,6 +72,9 @@ class TensorRTDetector(Detector[yolo_common.YoloBatch, np.ndarray]):
         self.context.set_tensor_address(self.input_name, int(self._in_dev))
         self.context.set_tensor_address(self.output_name, int(self._out_dev))
         self.model_version = file_version(config.engine)
+        self.runtime = "tensorrt"
+        # an engine's layer precisions are fixed at build time and not recorded as one value: say so
+        self.precision = "engine"
         self.infer(self.preprocess([np.zeros((h, w, 3), dtype=np.uint8)]))
         logger.info("tensorrt detector %s: input %dx%d, batch %d", self.model_version, w, h, self.max_batch)
 

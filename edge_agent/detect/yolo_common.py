@@ -1,4 +1,4 @@
-"""Pre- and post-processing shared by every Ultralytics YOLO backend (ONNX Runtime, TensorRT).
+"""Pre- and post-processing shared by every Ultralytics YOLO backend (ONNX Runtime, OpenVINO, TensorRT).
 
 Ultralytics exports of YOLOv8 and YOLO11 take letterboxed RGB images scaled to
 [0, 1] in NCHW layout and return ``(batch, 4 + classes, anchors)``: box centre,
@@ -73,6 +73,49 @@ def preprocess(frames: Sequence[np.ndarray], width: int, height: int) -> YoloBat
         np.multiply(img[:, :, ::-1].transpose(2, 0, 1), np.float32(1 / 255), out=tensor[i])
         boxes.append(lb)
     return YoloBatch(tensor, tuple(boxes))
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    """What network input a model takes and how frames become it, from its declared input shape.
+
+    A static height and width are used as they are; a dynamic one letterboxes to ``imgsz`` (the smallest
+    stride-32 rectangle with ``rect``, else a square). A fixed batch is padded with empty images.
+    """
+
+    static_size: tuple[int, int] | None  # (width, height)
+    fixed_batch: bool
+    max_batch: int
+    imgsz: int
+    rect: bool
+
+    @classmethod
+    def from_shape(cls, shape: Sequence[object], imgsz: int, rect: bool, max_batch: int) -> InputPlan:
+        """``shape`` is the model's (batch, 3, height, width); a dimension that is not an int is dynamic."""
+        batch_dim, _, h_dim, w_dim = shape
+        static = (w_dim, h_dim) if isinstance(w_dim, int) and isinstance(h_dim, int) else None
+        fixed = isinstance(batch_dim, int)
+        return cls(static, fixed, batch_dim if isinstance(batch_dim, int) else max_batch, imgsz, rect)
+
+    def input_size(self, frame_w: int, frame_h: int) -> tuple[int, int]:
+        if self.static_size is not None:
+            return self.static_size
+        if self.rect:
+            return rect_input_size(frame_w, frame_h, self.imgsz)
+        return self.imgsz, self.imgsz
+
+    def warm_up_size(self) -> tuple[int, int]:
+        """The input a 16:9 camera will use, so that the first real frame does not pay for a new shape."""
+        return self.static_size or self.input_size(16 * self.imgsz // 9, self.imgsz)
+
+    def preprocess(self, frames: Sequence[np.ndarray]) -> YoloBatch:
+        fh, fw = frames[0].shape[:2]
+        w, h = self.input_size(fw, fh)
+        batch = preprocess(frames, w, h)
+        if self.fixed_batch and self.max_batch > len(frames):
+            pad = np.zeros((self.max_batch - len(frames), *batch.tensor.shape[1:]), dtype=np.float32)
+            batch = YoloBatch(np.concatenate([batch.tensor, pad]), batch.boxes)
+        return batch
 
 
 def check_output_layout(shape: Sequence[int | str | None], where: str) -> None:

@@ -265,7 +265,12 @@ def build_report(
         },
         "store_id": config.store_id,
         "camera_id": camera.id,
-        "detector": {"type": config.detector.type, "model": detector.model_version},
+        "detector": {
+            "type": config.detector.type,
+            "model": detector.model_version,
+            "runtime": detector.runtime,
+            "precision": detector.precision,
+        },
         "visitors": len(summaries),
         "discarded_tracks": pipeline.discarded_tracks,
         "zones": _zone_report([z.id for z in camera.zones], events, start_time),

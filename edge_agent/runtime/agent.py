@@ -319,7 +319,12 @@ class Agent:
             batches=scheduler.batches,
             batched_frames=scheduler.batched_frames,
             models=(
-                ModelInfo("detector", scheduler.detector.model_version),
+                ModelInfo(
+                    "detector",
+                    scheduler.detector.model_version,
+                    scheduler.detector.runtime,
+                    scheduler.detector.precision,
+                ),
                 ModelInfo("behavior", scheduler.classifier.model_version),
             ),
             installs=self.updater.reports() if self.updater is not None else (),

@@ -105,6 +105,15 @@ class AgentCollector(Collector):
             code = r.failure_code.value if r.failure_code else ""
             installs.add_metric([r.rollout_id, f"{r.name}/{r.version}", r.state.value, code], 1.0)
         yield installs
+        runtimes = GaugeMetricFamily(
+            "retail_edge_model_runtime_info",
+            "what runs each model and in which precision (fp32, int8, bf16...)",
+            labels=["kind", "version", "runtime", "precision"],
+        )
+        for model in sorted(s.models, key=lambda m: m.kind):
+            if model.runtime:
+                runtimes.add_metric([model.kind, model.version, model.runtime, model.precision], 1.0)
+        yield runtimes
 
 
 class HealthServer:

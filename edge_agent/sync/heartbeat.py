@@ -27,9 +27,16 @@ _STATE = {
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-def _refs(status: AgentStatus) -> list[ModelRef]:
-    """Each loaded model as ``name/version``, the one spelling central and the registry use."""
-    return [ModelRef.parse(m.version) for m in status.models if m.version]
+def _models(status: AgentStatus) -> list[pb.ModelVersion]:
+    """Each loaded model as ``name/version`` (the one spelling central and the registry use), with what runs it."""
+    out = []
+    for model in status.models:
+        if model.version:
+            ref = ModelRef.parse(model.version)
+            out.append(
+                pb.ModelVersion(name=ref.name, version=ref.version, runtime=model.runtime, precision=model.precision)
+            )
+    return out
 
 
 def heartbeat_pb(status: AgentStatus, sent_at: float) -> pb.AgentHeartbeat:
@@ -40,7 +47,7 @@ def heartbeat_pb(status: AgentStatus, sent_at: float) -> pb.AgentHeartbeat:
         store_id=status.store_id,
         sent_at=timestamp(sent_at),
         agent_version=status.agent_version,
-        models=[pb.ModelVersion(name=ref.name, version=ref.version) for ref in _refs(status)],
+        models=_models(status),
         cameras=[
             pb.CameraStatus(
                 camera_id=cam.camera_id,

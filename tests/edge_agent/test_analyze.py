@@ -174,6 +174,7 @@ def test_store_aisle_gif_smoke(aisle_gif: Path, tmp_path: Path) -> None:
     assert report["video"]["frames"] == 67
     assert report["video"]["width"] == 480
     assert 1 <= report["visitors"] <= 3
+    assert (report["detector"]["runtime"], report["detector"]["precision"]) == ("opencv", "fp32")
 
 
 def write_bad_model(path: Path) -> None:

@@ -16,9 +16,10 @@ from sqlalchemy import func, select
 from central.db.engine import make_engine
 from central.db.schema import heatmap_daily, line_hourly, stores, track_summaries, traffic_hourly, uptime_hourly
 from fleet_sim import run_simulation
-from fleet_sim.generate import TrackLibrary, generate_day, simulated_days, until
+from fleet_sim.generate import TrackLibrary, generate_day, simulated_days
 from fleet_sim.outages import outage_of
 from fleet_sim.stores import GRID_COLS, GRID_ROWS, PEAKS, in_peak, make_stores
+from fleet_sim.today import until
 from retail_common.summary import MAX_PATH_POINTS
 from retail_common.taxonomy import LABELS
 

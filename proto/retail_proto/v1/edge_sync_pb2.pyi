@@ -483,21 +483,30 @@ class ModelVersion(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     SHA256_FIELD_NUMBER: _builtins.int
+    RUNTIME_FIELD_NUMBER: _builtins.int
+    PRECISION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """e.g. "behavior-classifier" """
     version: _builtins.str
     """registry version"""
     sha256: _builtins.str
+    runtime: _builtins.str
+    """what runs the model on the agent ("onnxruntime/CPU", "openvino/CPU", "tensorrt", "opencv") and in which
+    arithmetic ("fp32", "int8", "bf16", "int8+bf16"); empty where the agent does not say (heartbeats only)
+    """
+    precision: _builtins.str
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         version: _builtins.str = ...,
         sha256: _builtins.str = ...,
+        runtime: _builtins.str = ...,
+        precision: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "sha256", b"sha256", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "precision", b"precision", "runtime", b"runtime", "sha256", b"sha256", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

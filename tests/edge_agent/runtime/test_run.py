@@ -100,6 +100,7 @@ def test_run_records_syncs_and_reports_health(tmp_path: Path, visitor_clip: Path
         metrics = httpx.get(f"{url}/metrics", timeout=5).text
         assert re.search(r'retail_edge_camera_fps\{camera="cam1"\} [1-9]', metrics), metrics
         assert 'retail_edge_model_info{kind="behavior",version="behavior-classifier/2"} 1.0' in metrics
+        assert re.search(r'retail_edge_model_runtime_info\{kind="detector",precision="fp32",runtime="opencv",', metrics)
         assert re.search(r"retail_edge_inference_seconds_total [0-9.]*[1-9]", metrics)
         shown = subprocess.run(
             [sys.executable, "-m", "edge_agent", "status", "--url", f"{url}/healthz"],
@@ -111,6 +112,7 @@ def test_run_records_syncs_and_reports_health(tmp_path: Path, visitor_clip: Path
         assert shown.returncode == 0, shown.stderr
         assert "cam1" in shown.stdout
         assert "connected" in shown.stdout
+        assert "(fp32 on opencv)" in shown.stdout
         assert proc.wait(90) == 0  # the clip ends: the agent stops by itself, after a last sync
         recorded = edge_rows(tmp_path)
         assert recorded, "the visitor should have been summarised"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from retail_proto.v1 import edge_sync_pb2 as pb
 
@@ -54,7 +55,10 @@ def agent_status(
         inference_s=1.5,
         batches=10,
         batched_frames=25,
-        models=(ModelInfo("detector", "opencv-hog/4.10.0"), ModelInfo("behavior", "behavior-classifier/2")),
+        models=(
+            ModelInfo("detector", "person-yolov8s-int8/0123456789ab", "openvino/CPU", "int8"),
+            ModelInfo("behavior", "behavior-classifier/2"),
+        ),
     )
 
 
@@ -65,14 +69,23 @@ def test_the_heartbeat_reports_models_cameras_and_backlog() -> None:
     assert (beat.sent_at.seconds, beat.sent_at.nanos) == (1_700_000_000, 0)
     # name/version, as the summaries and the registry spell it (and the fleet simulator reports)
     assert [(m.name, m.version) for m in beat.models] == [
-        ("opencv-hog", "4.10.0"),
+        ("person-yolov8s-int8", "0123456789ab"),
         ("behavior-classifier", "2"),
     ]
+    # and what runs the detector, in which precision (the behaviour model says nothing: empty)
+    assert [(m.runtime, m.precision) for m in beat.models] == [("openvino/CPU", "int8"), ("", "")]
     (cam,) = beat.cameras
     assert (cam.camera_id, cam.fps, cam.frames_dropped, cam.connected) == ("cam1", 9.5, 3, True)
     assert (list(cam.zone_ids), list(cam.line_ids)) == (["table"], ["door"])
     assert beat.outbox_backlog == 7
     assert beat.last_error == ""
+
+
+def test_runtime_and_precision_survive_the_healthz_json_that_retail_edge_status_reads() -> None:
+    status = agent_status(cameras=(camera_status(),))
+    again = AgentStatus.from_json(json.loads(json.dumps(status.to_json())))
+    assert again.models == status.models
+    assert status.to_json()["model_runtimes"] == {"detector": {"runtime": "openvino/CPU", "precision": "int8"}}
 
 
 def test_failed_and_restarting_workers_come_first_in_the_agents_last_error() -> None:
