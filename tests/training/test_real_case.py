@@ -1,0 +1,56 @@
+"""The fixed real case: Intel's six visitors, tracked by a real person detector, labelled as a person sees them.
+
+Built once per test session from the clip and the detector in ``../shared`` (minutes
+on two cores: the whole clip goes through YOLOv8s), skipped where they are absent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import SHARED
+
+from retail_common.taxonomy import CONFIDENT_AT, LABELS
+from training.dataset import read_labelled_jsonl
+from training.evaluate import real_case_table
+from training.intel_case import VISITS, RealCase, RealCaseMissingError, build
+from training.simulate import write_jsonl
+
+
+@pytest.fixture(scope="session")
+def intel_case() -> RealCase:
+    try:
+        return build(SHARED)
+    except RealCaseMissingError as e:
+        pytest.skip(f"real test data not available: {e} (the ../shared folder is not beside this checkout)")
+
+
+@pytest.mark.slow
+def test_the_edge_labels_each_visit_as_a_person_sees_it(intel_case: RealCase) -> None:
+    """Long stays (16.7-24.3 s at the table) interested, short ones (9.0-11.1 s) decisive, each confidently."""
+    got = [s.behavior for s in intel_case.summaries]
+    assert got == [label for _, label in VISITS]
+    for s in intel_case.summaries:
+        assert s.behavior is not None
+        probabilities = s.behavior_probabilities
+        assert list(probabilities) == list(LABELS)
+        assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-3)
+        assert probabilities[s.behavior] >= CONFIDENT_AT, f"{s.behavior} at {probabilities[s.behavior]}: uncertain"
+
+
+@pytest.mark.slow
+def test_the_real_case_round_trips_through_its_file_and_the_evaluation(intel_case: RealCase, tmp_path: Path) -> None:
+    """What `retail-train real-case` writes, `retail-train evaluate --real` reads and scores."""
+    path = tmp_path / "intel.jsonl"
+    assert write_jsonl(iter(intel_case.tracks), path) == len(VISITS)
+    tracks = read_labelled_jsonl(path)
+    assert [tr.label for tr in tracks] == [label for _, label in VISITS]
+    assert all(tr.points[-1, 0] - tr.points[0, 0] >= 8.0 for tr in tracks)
+    table = real_case_table(None, tracks)
+    assert f"right: model {len(VISITS)}/{len(VISITS)}" in table, table
+
+
+def test_a_missing_clip_is_named(tmp_path: Path) -> None:
+    with pytest.raises(RealCaseMissingError, match=r"one-by-one-person-detection\.mp4"):
+        build(tmp_path)
