@@ -79,8 +79,8 @@ def evaluate(
         list[Path] | None, typer.Option(help="ETH/UCY text files: the label distribution on real pedestrians")
     ] = None,
     shifts: Annotated[bool, typer.Option(help="run the shift suite (trains one small model per shift)")] = True,
-    suite_per_class: Annotated[int, typer.Option(min=6, help="training tracks per behaviour in each shift")] = 100,
-    suite_test_per_class: Annotated[int, typer.Option(min=1, help="test tracks per behaviour in each shift")] = 30,
+    suite_per_class: Annotated[int, typer.Option(min=6, help="training tracks per behaviour in each shift")] = 120,
+    suite_test_per_class: Annotated[int, typer.Option(min=1, help="test tracks per behaviour in each shift")] = 50,
     suite_seed: Annotated[int, typer.Option(help="seed of the shift suite")] = 11,
 ) -> None:
     """Held-out simulator seeds beside the rule baseline, calibration, the real case, and the shift suite."""
