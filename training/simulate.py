@@ -54,6 +54,10 @@ person did, so the label stands without a check:
 - dropouts: one detection gap of 2-4 s plus one per 30 s on average.
 - sampling: 2-30 Hz (log-uniform) with timing jitter, as before; the rate's range
   is a nuisance parameter too.
+
+The module runs over 400 lines because every class's generator, the check that
+keeps its label honest and the nuisances that observe it belong to one reading
+of BEHAVIORS.md, and are reviewed together when that reading changes.
 """
 
 from __future__ import annotations
