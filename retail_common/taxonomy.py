@@ -14,3 +14,5 @@ REVERSAL_TRAVEL_M: Final = 2.0  # ... followed by at least this much travel
 SHARP_TURN_DEG: Final = 90.0  # a sharp turn: heading change above this ...
 SHARP_TURN_WITHIN_S: Final = 1.0  # ... within this long
 MIN_POINTS: Final = 3
+#: a label whose calibrated probability is below this is marked uncertain (measured by ``retail-train evaluate``)
+CONFIDENT_AT: Final = 0.6

@@ -38,6 +38,7 @@ def fit(
     seed: Annotated[int, typer.Option(help="simulator and training seed")] = 7,
     per_class: Annotated[int, typer.Option(min=1, help="simulated tracks per behaviour")] = 1000,
     epochs: Annotated[int, typer.Option(min=1)] = 14,
+    hidden: Annotated[int, typer.Option(min=4, max=256, help="LSTM and GRU width")] = 64,
     real: Annotated[list[Path] | None, typer.Option(help="labelled JSONL tracks to mix in (repeatable)")] = None,
     folds: Annotated[int, typer.Option(min=0, help="k-fold cross-validation before the final fit (0: off)")] = 0,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: ./mlflow.db)")] = None,
@@ -49,12 +50,17 @@ def fit(
     from training.fit import FitConfig, default_tracking_uri
     from training.fit import fit as run
 
-    cfg = FitConfig(seed=seed, per_class=per_class, epochs=epochs, folds=folds, real=tuple(real or ()))
+    cfg = FitConfig(
+        seed=seed, per_class=per_class, epochs=epochs, hidden=hidden, dense=hidden, folds=folds, real=tuple(real or ())
+    )
     try:
         result = run(cfg, tracking_uri or default_tracking_uri(Path.cwd()), export_to=export, register=register)
     except DatasetError as e:
         raise fail(str(e)) from e
     typer.echo(result.validation.table("held-out validation split"))
+    typer.echo(
+        f"temperature {result.temperature:.3f}: ECE {result.ece_before:.3f} before, {result.ece_after:.3f} after"
+    )
     version = f"version {result.registered_version}" if result.registered_version else "not registered"
     typer.echo(f"run {result.run_id}, {version}, model {result.onnx_path}, {result.seconds:.0f} s")
 
@@ -66,14 +72,66 @@ def evaluate(
     ] = None,
     per_class: Annotated[int, typer.Option(min=1, help="held-out tracks per behaviour")] = 300,
     seed: Annotated[int, typer.Option(help="held-out simulator seed (never one used for training)")] = 1_000_003,
+    real: Annotated[
+        list[Path] | None, typer.Option(help="labelled JSONL of real tracks, e.g. from `real-case` (repeatable)")
+    ] = None,
+    eth_ucy: Annotated[
+        list[Path] | None, typer.Option(help="ETH/UCY text files: the label distribution on real pedestrians")
+    ] = None,
+    shifts: Annotated[bool, typer.Option(help="run the shift suite (trains one small model per shift)")] = True,
+    suite_per_class: Annotated[int, typer.Option(min=6, help="training tracks per behaviour in each shift")] = 120,
+    suite_test_per_class: Annotated[int, typer.Option(min=1, help="test tracks per behaviour in each shift")] = 50,
+    suite_seed: Annotated[int, typer.Option(help="seed of the shift suite")] = 11,
 ) -> None:
-    """Per-class F1, macro-F1 and confusion matrix on held-out simulator seeds, beside the rule baseline."""
+    """Held-out simulator seeds beside the rule baseline, calibration, the real case, and the shift suite."""
+    from training.dataset import DatasetError, read_labelled_jsonl
+    from training.eth_ucy import read_tracks
+    from training.evaluate import distribution_table, real_case_table
     from training.evaluate import evaluate as run
+    from training.shifts import SuiteConfig, run_suite, suite_table
 
     result = run(model, per_class, seed)
-    typer.echo(result.model.table(f"model {result.model_version}"))
+    typer.echo(result.model.table(f"model {result.model_version}, held-out seed {seed}"))
     typer.echo("")
     typer.echo(result.rules.table("rule baseline"))
+    typer.echo("")
+    typer.echo(result.before.table("calibration before temperature scaling"))
+    typer.echo(result.after.table(f"calibration as shipped (temperature {result.temperature:.3f})"))
+    for path in real or ():
+        try:
+            tracks = read_labelled_jsonl(path)
+        except (OSError, DatasetError) as e:
+            raise fail(str(e)) from e
+        typer.echo("")
+        typer.echo(real_case_table(model, tracks))
+    if eth_ucy:
+        try:
+            pedestrians = [(p[:, 0], p[:, 1:]) for f in eth_ucy for _, p in read_tracks(f)]
+        except (OSError, ValueError) as e:
+            raise fail(str(e)) from e
+        typer.echo("")
+        typer.echo(distribution_table(model, pedestrians, "ETH/UCY pedestrians (no labels)"))
+    if shifts:
+        typer.echo("")
+        cfg = SuiteConfig(seed=suite_seed, train_per_class=suite_per_class, test_per_class=suite_test_per_class)
+        typer.echo(suite_table(run_suite(cfg)))
+
+
+@app.command("real-case")
+def real_case(
+    output: Annotated[Path, typer.Option("--output", "-o", help="labelled JSONL file to write")],
+    shared: Annotated[Path, typer.Option(help="folder holding data/ and models/ of the real case")] = Path("../shared"),
+) -> None:
+    """Track the six visitors of Intel's clip with the real person detector (slow: minutes) and write them."""
+    from training.intel_case import RealCaseMissingError, build
+    from training.simulate import write_jsonl
+
+    try:
+        case = build(shared)
+    except (RealCaseMissingError, ValueError) as e:
+        raise fail(str(e)) from e
+    n = write_jsonl(iter(case.tracks), output)
+    typer.echo(f"{n} real tracks written to {output}")
 
 
 @app.command("eth-ucy")

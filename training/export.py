@@ -12,6 +12,8 @@ from edge_agent.behavior.features import feature_config
 from training.model import BehaviorNet
 
 OPSET = 17
+#: metadata entry holding the temperature the logits are divided by (the raw probabilities can be recovered)
+TEMPERATURE_KEY = "temperature"
 
 
 def export_onnx(model: BehaviorNet, path: Path, model_version: str) -> None:
@@ -35,12 +37,13 @@ def export_onnx(model: BehaviorNet, path: Path, model_version: str) -> None:
             opset_version=OPSET,
             dynamo=False,
         )
-    set_metadata(path, model_version)
+    set_metadata(path, model_version, {TEMPERATURE_KEY: repr(float(model.temperature))})
 
 
-def set_metadata(path: Path, model_version: str) -> None:
+def set_metadata(path: Path, model_version: str, extra: dict[str, str] | None = None) -> None:
+    """The model's version and feature configuration (and ``extra`` entries) in the file; other entries are kept."""
     proto = onnx.load(str(path))
-    meta = {"model_version": model_version, "feature_config": json.dumps(feature_config())}
+    meta = {"model_version": model_version, "feature_config": json.dumps(feature_config()), **(extra or {})}
     kept = [p for p in proto.metadata_props if p.key not in meta]
     del proto.metadata_props[:]
     proto.metadata_props.extend(kept)

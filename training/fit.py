@@ -3,7 +3,8 @@
 The local default tracks to a SQLite store (``mlflow.db``) and an artifact
 folder (``mlartifacts/``) in the working directory. The run logs parameters,
 per-epoch loss and accuracy, final per-class precision/recall/F1 on a held-out
-split, the confusion matrix as an image, the feature and label configuration
+split, the temperature fitted on that split and the calibration error (ECE)
+before and after it, the confusion matrix as an image, the feature and label configuration
 and the ONNX file, then registers a new version of ``behavior-classifier``
 with the alias ``challenger`` (aliases, not the deprecated stages), tagged
 with its metrics.
@@ -25,14 +26,15 @@ import onnx
 import torch
 from torch import nn
 
-from edge_agent.behavior.features import feature_config
+from edge_agent.behavior.features import feature_config, pad
 from retail_common.taxonomy import LABELS
+from training.calibrate import fit_temperature, reliability, softmax
 from training.dataset import Encoded, batches, read_labelled_jsonl
 from training.export import export_onnx, set_metadata
 from training.metrics import Report, plot_confusion, report
 from training.model import BehaviorNet
 from training.registry import use_experiment
-from training.simulate import LabelledTrack, simulate
+from training.simulate import NUISANCES, LabelledTrack, Nuisances, simulate
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ class FitConfig:
     val_fraction: float = 0.15
     folds: int = 0
     real: tuple[Path, ...] = field(default_factory=tuple)
+    nuisances: Nuisances = NUISANCES
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,9 @@ class FitResult:
     registered_version: str | None
     onnx_path: Path
     validation: Report
+    temperature: float
+    ece_before: float
+    ece_after: float
     seconds: float
 
 
@@ -106,30 +112,39 @@ def train_model(
     return model
 
 
-def evaluate_model(model: BehaviorNet, data: Encoded, batch_size: int = 256) -> tuple[float, np.ndarray]:
+def predict_logits(model: BehaviorNet, data: Encoded, batch_size: int = 256) -> np.ndarray:
+    """(N, 6) logits in the order of ``data``, batched by similar lengths."""
     model.eval()
-    order_pred: list[np.ndarray] = []
-    order_idx: list[np.ndarray] = []
-    loss_sum = 0.0
+    out = np.empty((len(data), len(LABELS)), dtype=np.float64)
     order = np.argsort([len(s) for s in data.sequences], kind="stable")
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            sub = data.subset(idx)
-            x, mask, y = next(batches(sub, len(idx)))
-            logits = model.logits(torch.from_numpy(x), torch.from_numpy(mask))
-            # batches() sorts by length within the subset too: map back through its order
-            inner = np.argsort([len(s) for s in sub.sequences], kind="stable")
-            loss_sum += float(nn.functional.cross_entropy(logits, torch.from_numpy(y), reduction="sum"))
-            order_pred.append(logits.argmax(dim=1).numpy())
-            order_idx.append(idx[inner])
-    pred = np.empty(len(data), dtype=np.int64)
-    pred[np.concatenate(order_idx)] = np.concatenate(order_pred)
-    return loss_sum / len(data), pred
+            x, mask = pad([data.sequences[i] for i in idx])
+            out[idx] = model.logits(torch.from_numpy(x), torch.from_numpy(mask)).numpy()
+    return out
+
+
+def evaluate_model(model: BehaviorNet, data: Encoded) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy (at the model's temperature) and predicted class per track."""
+    logits = predict_logits(model, data)
+    probs = softmax(logits, float(model.temperature))
+    loss = float(-np.log(np.maximum(probs[np.arange(len(data)), data.labels], 1e-12)).mean())
+    return loss, logits.argmax(axis=1)
+
+
+def calibrate(model: BehaviorNet, held_out: Encoded) -> tuple[float, float, float]:
+    """Fit and set the model's temperature on held-out tracks; (temperature, ECE before, ECE after)."""
+    logits = predict_logits(model, held_out)
+    before = reliability(softmax(logits), held_out.labels).ece
+    temperature = fit_temperature(logits, held_out.labels)
+    model.temperature.fill_(temperature)
+    after = reliability(softmax(logits, temperature), held_out.labels).ece
+    return temperature, before, after
 
 
 def load_tracks(cfg: FitConfig) -> list[LabelledTrack]:
-    tracks = list(simulate(cfg.per_class, cfg.seed))
+    tracks = list(simulate(cfg.per_class, cfg.seed, nuisances=cfg.nuisances))
     for path in cfg.real:
         real = read_labelled_jsonl(path)
         logger.info("mixing %d labelled tracks from %s", len(real), path)
@@ -172,9 +187,11 @@ def fit(
             mlflow.log_metrics(metrics, step=epoch + 1)
 
         model = train_model(cfg, train, val, log_epoch)
+        temperature, ece_before, ece_after = calibrate(model, val)
         _, pred = evaluate_model(model, val)
         rep = report(val.labels, pred)
-        final = {"val_macro_f1": rep.macro_f1, "val_accuracy": rep.accuracy}
+        final = {"val_macro_f1": rep.macro_f1, "val_accuracy": rep.accuracy, "temperature": temperature}
+        final |= {"val_ece_before_calibration": ece_before, "val_ece": ece_after}
         for label in LABELS:
             final |= {f"val_precision_{label}": rep.precision[label], f"val_recall_{label}": rep.recall[label]}
             final[f"val_f1_{label}"] = rep.f1[label]
@@ -199,7 +216,7 @@ def fit(
             version = str(mv.version)
             client = MlflowClient()
             client.set_registered_model_alias(REGISTERED_NAME, ALIAS, version)
-            for key in ("val_macro_f1", "val_accuracy"):
+            for key in ("val_macro_f1", "val_accuracy", "val_ece", "temperature"):
                 client.set_model_version_tag(REGISTERED_NAME, version, key, f"{final[key]:.4f}")
             client.set_model_version_tag(REGISTERED_NAME, version, "feature_config", json.dumps(feature_config()))
             set_metadata(onnx_path, f"{REGISTERED_NAME}/{version}")
@@ -208,7 +225,9 @@ def fit(
             export_to.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(onnx_path, export_to)
             out = export_to
-        return FitResult(run.info.run_id, version, out, rep, time.perf_counter() - started)
+        return FitResult(
+            run.info.run_id, version, out, rep, temperature, ece_before, ece_after, time.perf_counter() - started
+        )
 
 
 def cross_validate(cfg: FitConfig, data: Encoded) -> Sequence[float]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from retail_common.taxonomy import LABELS
 from training.signatures import Signature, signature
 
 ORDER = ("interested", "frustrated", "hesitant", "confused", "disinterested", "decisive")
@@ -48,6 +49,18 @@ def criteria(s: Signature) -> dict[str, list[bool]]:
     }
 
 
+def scores(t: np.ndarray, xy: np.ndarray) -> dict[str, float]:
+    """Per class, the share of its signature's criteria the track meets."""
+    return {label: sum(c) / len(c) for label, c in criteria(signature(t, xy)).items()}
+
+
 def classify(t: np.ndarray, xy: np.ndarray) -> str:
-    scores = {label: sum(c) / len(c) for label, c in criteria(signature(t, xy)).items()}
-    return max(ORDER, key=lambda label: (scores[label], -ORDER.index(label)))
+    got = scores(t, xy)
+    return max(ORDER, key=lambda label: (got[label], -ORDER.index(label)))
+
+
+def rule_probabilities(t: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """The rules' answer as a one-hot row in ``LABELS`` order (the rules give no probability)."""
+    out = np.zeros(len(LABELS))
+    out[LABELS.index(classify(t, xy))] = 1.0
+    return out

@@ -17,17 +17,52 @@ Choices the definitions leave open (a store analyst's reading):
   a third of them backwards; net progress gives efficiency 0.3-0.7 within 6 m.
 - interested: walks 2-7 m in at 0.8-1.3 m/s, browses 15-120 s within 1.5 m of one
   point (drifting under 0.3 m/s with pauses), walks 2-7 m out; browsing is at
-  least 60 % of the time.
+  least 60 % of the time. Three in ten stand at the display the whole time
+  (reading, comparing in hand): lingering needs no steps, and a single stop of
+  more than 15 s is no longer ``decisive``'s "2 to 15 s".
 - confused: 0.6-1.2 m/s between 5-9 waypoints spread over 6-14 m, going back
   towards earlier waypoints (at least 2 reversals), at most 2 stops of 1-2 s;
   efficiency under 0.4.
 - frustrated: dashes of 0.6-2.5 m inside a 2.5-4.5 m box, alternating fast
   (1.2-2.0 m/s) and slow (0.3-0.6 m/s) with hard accelerations, turning sharply
   between dashes; 10-60 s.
+
+Nuisances of real tracker output (:class:`Nuisances`, drawn per track with the
+probabilities given there; the functions are :mod:`training.perturb`'s and apply to
+any track). The first three change which part of the visit is seen, so the part
+must still show its class's signature (a person watching only that part would give
+the same label); the clean motion is redrawn otherwise, and a class that cannot
+show its signature under that nuisance (``interested`` needs 15 s, so never within
+12 s) is left whole. The others change how the motion is observed, never what the
+person did, so the label stands without a check:
+
+- partial visit: the legs before the first and after the last stop cut to 0-2 m
+  each (walking in a metre and standing at a table, as on the Intel clip); without
+  stops, each end cut by up to 30 % of the time (starting or ending mid-walk at
+  the frame edge).
+- short: only 8-12 s of the visit in view, near the 8 s minimum.
+- identity switch: the visit split at 30-70 % of its time; one of the two parts
+  (8 s or more) is the track.
+- body sway: an ellipse of 2-6 cm (half that across) with periods of 2-5 s over the
+  whole track: a standing person's box centre is never still, yet stays below the
+  0.15 m/s of a stop once smoothed.
+- speed: the time spent moving shrunk or stretched by a log-uniform factor of
+  0.7-1.4 (slower and faster walkers than BEHAVIORS.md's typical ranges);
+  standing keeps its duration.
+- metre scale: all distances off by up to 30 % either way (person-height
+  calibration on an oblique camera).
+- dropouts: one detection gap of 2-4 s plus one per 30 s on average.
+- sampling: 2-30 Hz (log-uniform) with timing jitter, as before; the rate's range
+  is a nuisance parameter too.
+
+The module runs over 400 lines because every class's generator, the check that
+keeps its label honest and the nuisances that observe it belong to one reading
+of BEHAVIORS.md, and are reviewed together when that reading changes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -37,10 +72,50 @@ from pathlib import Path
 import numpy as np
 
 from retail_common.taxonomy import LABELS
+from training import perturb
 from training.signatures import Signature, signature
 
 DT = 0.05  # clean motion sampling, seconds
 MAX_ATTEMPTS = 50
+STILL_BROWSERS = 0.3  # share of interested shoppers who stand at the display instead of moving along it
+PART_ATTEMPTS = 6  # clean tracks tried for a part (partial, short, split) that still shows its class
+MIN_TRACK_S = 8.0
+
+
+@dataclass(frozen=True)
+class Nuisances:
+    """Per track, the probability of each nuisance of real tracker output and the ranges it is drawn from."""
+
+    partial: float = 0.3
+    leg_m: tuple[float, float] = (0.0, 2.0)
+    short: float = 0.1
+    short_s: tuple[float, float] = (8.0, 12.0)
+    split: float = 0.1
+    sway: float = 0.5
+    sway_m: tuple[float, float] = (0.02, 0.06)
+    sway_period_s: tuple[float, float] = (2.0, 5.0)
+    speed: float = 0.3
+    speed_factor: tuple[float, float] = (0.7, 1.4)
+    scale: float = 0.5
+    scale_error: float = 0.3
+    dropout: float = 0.2
+    dropout_s: tuple[float, float] = (2.0, 4.0)
+    hz: tuple[float, float] = (2.0, 30.0)
+
+    def __post_init__(self) -> None:
+        for name in ("partial", "short", "split", "sway", "speed", "scale", "dropout"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} is a probability, got {getattr(self, name)}")
+        if not 0.5 <= self.hz[0] <= self.hz[1] <= 60.0:
+            raise ValueError(f"sampling rates must satisfy 0.5 <= low <= high <= 60 Hz, got {self.hz}")
+        if not 0.0 <= self.scale_error < 1.0:
+            raise ValueError(f"scale_error must lie in [0, 1), got {self.scale_error}")
+
+
+#: real tracker output, as the shipped model is trained on
+NUISANCES = Nuisances()
+#: the simulator before nuisances: whole visits, typical speeds, exact metres
+CLEAN = Nuisances(partial=0.0, short=0.0, split=0.0, sway=0.0, speed=0.0, scale=0.0, dropout=0.0)
 
 
 class SimulationError(RuntimeError):
@@ -148,7 +223,10 @@ def _interested(rng: np.random.Generator) -> Motion:
     speed = rng.uniform(0.8, 1.3)
     m.walk_to(m.here + rng.uniform(2, 7) * _unit(heading), speed)
     m.stand(rng.uniform(0.5, 2))
-    m.browse(rng.uniform(15, 120), m.here.copy(), rng.uniform(0.6, 1.3))
+    if rng.random() < STILL_BROWSERS:
+        m.stand(rng.uniform(15, 120))
+    else:
+        m.browse(rng.uniform(15, 120), m.here.copy(), rng.uniform(0.6, 1.3))
     out = heading + rng.uniform(-2.5, 2.5)
     m.walk_to(m.here + rng.uniform(2, 7) * _unit(out), speed)
     return m
@@ -234,9 +312,76 @@ def clean_track(label: str, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     raise SimulationError(f"no {label} track matched its signature in {MAX_ATTEMPTS} attempts")
 
 
-def observe(t: np.ndarray, xy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A tracker's view of a clean motion: (N, 3) points [t, x, y] with real-world noise."""
-    hz = float(np.exp(rng.uniform(np.log(2.0), np.log(30.0))))
+Source = Callable[[str, np.random.Generator], perturb.Track]
+
+
+@dataclass(frozen=True)
+class CleanPool:
+    """Clean motions of every label drawn once from a seed, to be seen under many nuisance settings.
+
+    Drawing and checking a clean motion costs far more than perturbing it, so the
+    shift suite draws its pools once and every shift's tracks from them.
+    """
+
+    tracks: dict[str, list[perturb.Track]]
+
+    @classmethod
+    def draw(cls, per_class: int, seed: int, labels: tuple[str, ...] = LABELS) -> CleanPool:
+        rng = np.random.default_rng([seed, 4])
+        return cls({label: [clean_track(label, rng) for _ in range(per_class)] for label in labels})
+
+    def __call__(self, label: str, rng: np.random.Generator) -> perturb.Track:
+        mine = self.tracks[label]
+        return mine[int(rng.integers(len(mine)))]
+
+
+def _part(
+    label: str, rng: np.random.Generator, source: Source, cut: Callable[[perturb.Track], list[perturb.Track]]
+) -> perturb.Track:
+    """A clean track's part chosen by ``cut`` that still shows ``label``'s signature, or a whole clean track.
+
+    The part's walking pace is the whole visit's: a leg of a metre is mostly speeding
+    up and braking, and a person does not change pace because the camera saw less.
+    """
+    for _ in range(PART_ATTEMPTS):
+        whole = source(label, rng)
+        pace = signature(*whole).moving_speed_mps
+        parts = [(t, xy) for t, xy in cut(whole) if len(t) > 2 and t[-1] - t[0] >= MIN_TRACK_S]
+        for k in rng.permutation(len(parts)):
+            t, xy = parts[k]
+            if matches(label, dataclasses.replace(signature(t - t[0], xy), moving_speed_mps=pace)):
+                return t - t[0], xy
+    return source(label, rng)
+
+
+def seen_track(
+    label: str, rng: np.random.Generator, nuisances: Nuisances, source: Source = clean_track
+) -> perturb.Track:
+    """A clean motion of ``label`` (from ``source``), as much of it as the camera sees, moved as the person moved."""
+    n = nuisances
+    if rng.random() < n.partial:
+        t, xy = _part(label, rng, source, lambda tr: [perturb.crop_visit(*tr, rng, n.leg_m)])
+    elif rng.random() < n.short:
+        t, xy = _part(
+            label, rng, source, lambda tr: [perturb.window(*tr, rng, rng.uniform(*n.short_s)) for _ in range(3)]
+        )
+    elif rng.random() < n.split:
+        t, xy = _part(label, rng, source, lambda tr: perturb.split(*tr, rng))
+    else:
+        t, xy = source(label, rng)
+    if rng.random() < n.speed:
+        t, xy = perturb.retime(t, xy, float(np.exp(rng.uniform(*np.log(n.speed_factor)))))
+    if rng.random() < n.sway:
+        t, xy = perturb.sway(t, xy, rng, n.sway_m, n.sway_period_s)
+    return t, xy
+
+
+def observe(t: np.ndarray, xy: np.ndarray, rng: np.random.Generator, nuisances: Nuisances = NUISANCES) -> np.ndarray:
+    """A tracker's view of a motion: (N, 3) points [t, x, y] with real-world noise."""
+    n = nuisances
+    if rng.random() < n.scale:
+        t, xy = perturb.rescale(t, xy, rng.uniform(1 - n.scale_error, 1 + n.scale_error))
+    hz = float(np.exp(rng.uniform(np.log(n.hz[0]), np.log(n.hz[1]))))
     period = 1.0 / hz
     times = np.arange(0.0, t[-1], period)
     times = times + rng.uniform(-0.25, 0.25, len(times)) * period
@@ -246,6 +391,8 @@ def observe(t: np.ndarray, xy: np.ndarray, rng: np.random.Generator) -> np.ndarr
         times = times[(times < start) | (times > start + rng.uniform(0.3, 1.5))]
     times = np.unique(np.round(times, 3))
     pos = np.stack([np.interp(times, t, xy[:, 0]), np.interp(times, t, xy[:, 1])], axis=1)
+    if rng.random() < n.dropout:
+        times, pos = perturb.drop(times, pos, rng, n.dropout_s)
     pos += rng.normal(0, rng.uniform(0.05, 0.15), pos.shape)
     angle = rng.uniform(0, 2 * np.pi)
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
@@ -264,15 +411,22 @@ class LabelledTrack:
         return json.dumps({"track_id": self.track_id, "label": self.label, "points": pts}, separators=(",", ":"))
 
 
-def simulate(per_class: int, seed: int, labels: tuple[str, ...] = LABELS) -> Iterator[LabelledTrack]:
-    """``per_class`` tracks of each label, interleaved, reproducible from ``seed``."""
+def simulate(
+    per_class: int,
+    seed: int,
+    labels: tuple[str, ...] = LABELS,
+    nuisances: Nuisances = NUISANCES,
+    source: Source = clean_track,
+) -> Iterator[LabelledTrack]:
+    """``per_class`` tracks of each label, interleaved, reproducible from ``seed``, ``nuisances`` and ``source``
+    (fresh clean motions by default, or a :class:`CleanPool`'s)."""
     rng = np.random.default_rng(seed)
     ids = np.random.default_rng([seed, 1])
     for _ in range(per_class):
         for label in labels:
-            t, xy = clean_track(label, rng)
+            t, xy = seen_track(label, rng, nuisances, source)
             track_id = str(uuid.UUID(bytes=ids.bytes(16), version=4))
-            yield LabelledTrack(track_id, label, observe(t, xy, rng))
+            yield LabelledTrack(track_id, label, observe(t, xy, rng, nuisances))
 
 
 def write_jsonl(tracks: Iterator[LabelledTrack], path: Path) -> int:

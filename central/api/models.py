@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from central.api.timerange import Bucket, TimeRange, iso
+from retail_common.taxonomy import CONFIDENT_AT
 
 
 class Out(BaseModel):
@@ -251,6 +252,12 @@ class TrackOut(Out):
     stop_count: int
     behavior: str | None = Field(description="null until classified")
     probabilities: dict[str, float]
+    behavior_confidence: float | None = Field(
+        description="the calibrated probability of `behavior` (null until classified)"
+    )
+    uncertain: bool = Field(
+        description=f"the label's probability is below {CONFIDENT_AT}: it may be wrong, do not act on it alone"
+    )
     zone_dwell: list[ZoneDwellOut]
     zone_order: list[str]
     path: list[list[float]] = Field(description="[t, x, y] in epoch seconds and floor metres")

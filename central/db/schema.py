@@ -149,7 +149,9 @@ def _sql_type(f: SummaryField) -> TypeEngine[Any]:
 
 def _summary_columns() -> list[Column[Any]]:
     """``track_summaries``' columns from the contract's field table, plus central's own: the row's id, its
-    dwell (end minus start, for rollups and sorting) and when it was received."""
+    dwell (end minus start, for rollups and sorting), the calibrated probability of its behaviour label (read
+    off its probabilities, so that uncertain labels can be filtered by index-free comparison) and when it was
+    received."""
     out: list[Column[Any]] = [
         Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     ]
@@ -159,12 +161,14 @@ def _summary_columns() -> list[Column[Any]]:
         out.append(Column(f.sql, _sql_type(f), nullable=f.nullable))
         if f.name == "end_time":
             out.append(Column("dwell_s", Float, nullable=False))
+        if f.name == "behavior_probabilities":
+            out.append(Column("behavior_confidence", Float, nullable=True))  # NULL: unclassified
     out.append(Column("received_at", Float, nullable=False))
     return out
 
 
 #: columns of track_summaries that central adds to the contract's fields
-CENTRAL_SUMMARY_COLUMNS = ("id", "dwell_s", "received_at")
+CENTRAL_SUMMARY_COLUMNS = ("id", "dwell_s", "behavior_confidence", "received_at")
 
 track_summaries = Table(
     "track_summaries",

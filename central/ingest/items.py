@@ -100,6 +100,12 @@ class SummaryColumns:
         dwell: np.ndarray = self.end_ts - self.start_ts
         return dwell
 
+    def confidence(self, i: int) -> float | None:
+        """The probability the agent gave summary ``i``'s label (None when unclassified or not given)."""
+        label = self.behavior[i]
+        value = self.probabilities[i].get(label) if label is not None else None
+        return float(value) if value is not None else None
+
     @functools.cached_property
     def path_offsets(self) -> np.ndarray:
         """Where each summary's points start in :attr:`points`, and (last entry) where they end."""
@@ -118,6 +124,8 @@ class SummaryColumns:
             out = (self.end_ts[at] - self.start_ts[at]).tolist()
         elif column == "received_at":
             out = [self.received_at] * len(index)
+        elif column == "behavior_confidence":
+            out = [self.confidence(i) for i in index]
         elif column == "probabilities":
             sort = orjson.OPT_SORT_KEYS  # a map's order is the sender's: store one
             out = [orjson.dumps(p, option=sort).decode() if p else None for p in (self.probabilities[i] for i in index)]

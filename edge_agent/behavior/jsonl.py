@@ -1,5 +1,7 @@
 """``retail-edge classify``: BEHAVIORS.md's JSONL in, one result line per input line out, same order.
 
+Each result carries the model's calibrated probabilities and ``uncertain``: true
+when the label's probability is below ``CONFIDENT_AT``, a label not to act on alone.
 A line that cannot be classified (not JSON, no points, fewer than 3 points,
 time not increasing, NaN) gets ``{"track_id": ..., "error": "<reason>"}`` in its
 place and the others are still classified. Lines are read in chunks, so a file
@@ -28,7 +30,7 @@ import orjson
 
 from edge_agent.behavior.classifier import BehaviorClassifier
 from edge_agent.behavior.track_reader import PreparedChunk, prepare_chunk
-from retail_common.taxonomy import LABELS
+from retail_common.taxonomy import CONFIDENT_AT, LABELS
 
 CHUNK_LINES = 256
 
@@ -78,6 +80,7 @@ def _finish(prepared: PreparedChunk, classifier: BehaviorClassifier, stats: Clas
     probs = classifier.predict_sequences(prepared.sequences)
     rows = iter(np.round(probs, 4).tolist())
     labels = iter(probs.argmax(axis=1).tolist())
+    uncertain = iter((probs.max(axis=1) < CONFIDENT_AT).tolist())
     version = classifier.model_version
     for track_id, error in zip(prepared.track_ids, prepared.errors, strict=True):
         stats.lines += 1
@@ -92,6 +95,7 @@ def _finish(prepared: PreparedChunk, classifier: BehaviorClassifier, stats: Clas
                     "track_id": track_id,
                     "behavior": LABELS[next(labels)],
                     "probabilities": dict(zip(LABELS, next(rows), strict=True)),
+                    "uncertain": next(uncertain),
                     "model_version": version,
                 }
             )

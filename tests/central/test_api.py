@@ -68,6 +68,7 @@ class Summary:
     behavior: str | None
     zone_dwell: list[tuple[str, float, int]] = field(default_factory=list)
     track_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    confidence: float = 0.9  # calibrated probability of the label
 
 
 # store s1: cam-a (zones entrance, shelf), cam-b (zone till, line door); store s2: c1
@@ -75,7 +76,7 @@ SUMMARIES = [
     Summary("s1", "cam-a", D + 10 * HOUR + 5 * 60, 20, "decisive", [("entrance", 10, 1)]),
     Summary("s1", "cam-a", D + 10 * HOUR + 40 * 60, 200, "interested", [("entrance", 5, 1), ("shelf", 150, 2)]),
     Summary("s1", "cam-a", D + 11 * HOUR + 10 * 60, 1000, None, [("shelf", 900, 1)]),
-    Summary("s1", "cam-b", D + 10 * HOUR + 20 * 60, 60, "hesitant", [("till", 40, 1)]),
+    Summary("s1", "cam-b", D + 10 * HOUR + 20 * 60, 60, "hesitant", [("till", 40, 1)], confidence=0.45),
     Summary("s1", "cam-b", D + DAY + 9 * HOUR, 400, "decisive"),
     Summary("s2", "c1", D + 10 * HOUR, 30, "confused"),
 ]
@@ -121,7 +122,7 @@ def traffic_rollup(summaries: list[Summary]) -> list[dict[str, Any]]:
 
 
 def summary_row(s: Summary) -> dict[str, Any]:
-    probabilities = {s.behavior: 0.9} if s.behavior else None
+    probabilities = {s.behavior: s.confidence, "frustrated": round(1 - s.confidence, 2)} if s.behavior else None
     return {
         "track_id": s.track_id,
         "store_id": s.store,
@@ -135,6 +136,7 @@ def summary_row(s: Summary) -> dict[str, Any]:
         "stop_count": 1,
         "behavior": s.behavior,
         "probabilities": json.dumps(probabilities) if probabilities else None,
+        "behavior_confidence": s.confidence if s.behavior else None,
         "zone_dwell": json.dumps([list(z) for z in s.zone_dwell]),
         "zone_order": json.dumps([z[0] for z in s.zone_dwell]),
         "path": paths.pack(np.array([[s.start, 1.0, 2.0], [s.start + s.dwell, 3.0, 4.0]])),
@@ -462,7 +464,8 @@ def test_tracks_are_paged_newest_first_without_gaps(api: Api) -> None:
     assert seen == [s.track_id for s in NEWEST_FIRST]
     first = api.ok(f"/api/v1/stores/s1/tracks/{NEWEST_FIRST[-1].track_id}")
     assert first["zone_dwell"] == [{"zone_id": "entrance", "seconds": 10.0, "visits": 1}]
-    assert first["probabilities"] == {"decisive": 0.9}
+    assert first["probabilities"] == {"decisive": 0.9, "frustrated": 0.1}
+    assert (first["behavior_confidence"], first["uncertain"]) == (0.9, False)
     assert first["path"][0] == [NEWEST_FIRST[-1].start, 1.0, 2.0]
 
 
@@ -477,6 +480,8 @@ def test_tracks_are_paged_newest_first_without_gaps(api: Api) -> None:
         ({"behavior": "unclassified"}, [2]),
         ({"behavior": "confused"}, []),
         ({"camera_id": "cam-a", "zone_id": "entrance", "behavior": "interested"}, [1]),
+        ({"uncertain": "true"}, [3]),  # its label's calibrated probability is 0.45
+        ({"uncertain": "false"}, [4, 1, 0]),  # the unclassified track is in neither
     ],
 )
 def test_track_filters(api: Api, filters: dict[str, str], expected: list[int]) -> None:

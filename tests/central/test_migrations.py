@@ -168,4 +168,33 @@ def test_stores_under_0003_read_in_utc_after_0004_and_survive_its_downgrade(engi
     command.downgrade(config, "0003")
     with engine.connect() as conn:
         assert [tuple(r) for r in conn.execute(text("SELECT store_id, name FROM stores"))] == [("s1", "Main street")]
+
+
+def test_summaries_stored_before_0006_get_the_confidence_of_their_label(engine: Engine) -> None:
+    """0006 adds behavior_confidence and fills it from each stored row's probabilities; NULL where it cannot."""
+    config = alembic_config(engine)
+    command.downgrade(config, "-1")  # the revision before 0006, whichever the chain puts there
+    with_probs = _summary_values(str(uuid.uuid4()), "s1", 1.8e9, paths.pack(np.array(POINTS)))
+    with_probs["probabilities"] = json.dumps({"interested": 0.42, "hesitant": 0.58})
+    without = _summary_values(str(uuid.uuid4()), "s1", 1.9e9, paths.pack(np.array(POINTS)))
+    unclassified = {**_summary_values(str(uuid.uuid4()), "s1", 2.0e9, paths.pack(np.array(POINTS))), "behavior": None}
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO track_summaries ("
+                + ", ".join(without)
+                + ") VALUES ("
+                + ", ".join(f":{k}" for k in without)
+                + ")"
+            ),
+            [with_probs, without, unclassified],
+        )
+    assert upgrade(engine) == head_revision(engine)
+    t = track_summaries.c
+    with engine.connect() as conn:
+        got = {r.track_id: r.behavior_confidence for r in conn.execute(select(t.track_id, t.behavior_confidence))}
+    assert got == {with_probs["track_id"]: 0.42, without["track_id"]: None, unclassified["track_id"]: None}
+    command.downgrade(config, "-1")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM track_summaries")).scalar_one() == 3
     assert upgrade(engine) == head_revision(engine)

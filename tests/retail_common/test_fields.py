@@ -115,3 +115,4 @@ def test_every_field_crosses_from_the_agent_to_centrals_row() -> None:
     got["path"] = paths.unpack(got["path"]).tolist()
     assert got == expected
     assert np.isclose(row["dwell_s"], 42.5)
+    assert row["behavior_confidence"] == 0.75  # the probability of the label it was given

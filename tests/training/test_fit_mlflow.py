@@ -13,6 +13,7 @@ import torch
 from edge_agent.behavior.classifier import BehaviorClassifier
 from edge_agent.behavior.features import batch_features
 from training.dataset import DatasetError, read_labelled_jsonl
+from training.evaluate import temperature_of
 from training.export import export_onnx
 from training.fit import ALIAS, REGISTERED_NAME, FitConfig, fit
 from training.model import BehaviorNet
@@ -41,6 +42,8 @@ def test_run_is_logged_and_registered_with_an_alias(tiny_run: tuple[str, Path, o
     run = client.get_run(version.run_id)
     assert run.data.params["n_real"] == "12"  # 2 per class mixed in from the labelled file
     assert {"train_loss", "val_accuracy", "val_macro_f1", "val_f1_confused"} <= set(run.data.metrics)
+    assert {"temperature", "val_ece", "val_ece_before_calibration"} <= set(run.data.metrics)
+    assert run.data.metrics["temperature"] == pytest.approx(float(version.tags["temperature"]), rel=1e-3)
     assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 2  # per epoch
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"confusion_matrix.png", "feature_config.json", "onnx", "validation_report.txt"} <= artifacts
@@ -51,6 +54,8 @@ def test_exported_model_runs_on_the_edge_classifier(tiny_run: tuple[str, Path, o
     _, root, result = tiny_run
     classifier = BehaviorClassifier(root / "model.onnx")
     assert classifier.model_version == f"{REGISTERED_NAME}/{result.registered_version}"  # type: ignore[attr-defined]
+    # the temperature fitted on held-out tracks travels in the file, so raw probabilities can be recovered
+    assert temperature_of(classifier) == pytest.approx(result.temperature)  # type: ignore[attr-defined]
     tracks = [(tr.points[:, 0], tr.points[:, 1:]) for tr in simulate(1, seed=5)]
     probs = classifier.predict(tracks)
     assert probs.shape == (6, 6)

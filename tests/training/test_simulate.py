@@ -10,14 +10,15 @@ import pytest
 
 from retail_common.taxonomy import LABELS
 from training.signatures import Signature, signature
-from training.simulate import LabelledTrack, simulate, write_jsonl
+from training.simulate import CLEAN, LabelledTrack, Nuisances, simulate, write_jsonl
 
 PER_CLASS = 25
 
 
 @pytest.fixture(scope="module")
 def tracks() -> list[LabelledTrack]:
-    return [tr for seed in (11, 12, 13) for tr in simulate(PER_CLASS, seed)]
+    """Whole visits at typical speeds in exact metres, with a tracker's jitter, sampling and occlusions."""
+    return [tr for seed in (11, 12, 13) for tr in simulate(PER_CLASS, seed, nuisances=CLEAN)]
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +102,38 @@ def test_classes_differ_where_the_taxonomy_says(observed: dict[str, list[Signatu
     assert median("frustrated", lambda s: s.sharp_turns / s.duration_s) > median(
         "confused", lambda s: s.sharp_turns / s.duration_s
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"partial": 1.5}, "partial is a probability"),
+        ({"dropout": -0.1}, "dropout is a probability"),
+        ({"hz": (10.0, 2.0)}, "sampling rates"),
+        ({"scale_error": 1.0}, "scale_error"),
+    ],
+)
+def test_nuisance_settings_out_of_range_are_refused(change: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Nuisances(**change)  # type: ignore[arg-type]
+
+
+def test_partial_visits_keep_their_class_and_show_little_walking() -> None:
+    """Every track a visit seen in part: still labelled honestly (its signature checked), legs of 2 m or less."""
+    only_partial = Nuisances(partial=1.0, short=0.0, split=0.0, sway=0.0, speed=0.0, scale=0.0, dropout=0.0)
+    tracks = list(simulate(4, seed=5, labels=("decisive", "interested"), nuisances=only_partial))
+    for tr in tracks:
+        s = signature(tr.points[:, 0], tr.points[:, 1:])
+        assert s.duration_s >= 7.5
+        if tr.label == "decisive":
+            assert s.path_length_m < 6.0, "two legs of at most 2 m around the stop (plus jitter)"
+            assert s.longest_stop_s >= 2.0
+        else:
+            assert s.near_seconds >= 14.0
+
+
+def test_sampling_range_is_a_setting() -> None:
+    slow = Nuisances(hz=(2.0, 3.0))
+    for tr in simulate(2, seed=8, nuisances=slow):
+        rate = 1 / float(np.median(np.diff(tr.points[:, 0])))
+        assert 1.5 <= rate <= 4.0

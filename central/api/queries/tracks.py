@@ -18,6 +18,7 @@ from central.api.queries.columns import UNCLASSIFIED, parse_json
 from central.api.timerange import TimeRange, iso
 from central.db import paths
 from central.db.schema import track_summaries, written_columns
+from retail_common.taxonomy import CONFIDENT_AT
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ def track_out(row: Mapping[Any, Any]) -> TrackOut:
         stop_count=row["stop_count"],
         behavior=row["behavior"],
         probabilities=parse_json(row["probabilities"], {}, where),
+        behavior_confidence=row["behavior_confidence"],
+        uncertain=row["behavior_confidence"] is not None and row["behavior_confidence"] < CONFIDENT_AT,
         zone_dwell=zone_dwell,
         zone_order=[str(z) for z in parse_json(row["zone_order"], [], where)],
         path=_path(row["path"], where),
@@ -106,8 +109,10 @@ def tracks(
     camera_id: str | None,
     zone_id: str | None,
     behavior_label: str | None,
+    uncertain: bool | None = None,
 ) -> TrackPage:
-    """Newest first, keyset-paged on ``(start_ts, track_id)`` along the ``(store_id, start_ts)`` index."""
+    """Newest first, keyset-paged on ``(start_ts, track_id)`` along the ``(store_id, start_ts)`` index;
+    ``uncertain`` keeps only labels below (True) or at and above (False) :data:`CONFIDENT_AT`."""
     t = track_summaries.c
     where: list[ColumnElement[bool]] = [t.store_id == store_id, t.start_ts >= rng.start, t.start_ts < rng.end]
     if camera_id is not None:
@@ -116,6 +121,10 @@ def tracks(
         where.append(t.behavior.is_(None))
     elif behavior_label is not None:
         where.append(t.behavior == behavior_label)
+    if uncertain is True:
+        where.append(t.behavior_confidence < CONFIDENT_AT)
+    elif uncertain is False:
+        where.append(t.behavior_confidence >= CONFIDENT_AT)
     if zone_id is not None:
         where.append(or_(*(_contains(conn, t.zone_order, needle) for needle in _zone_needles(zone_id))))
     if cursor is not None:

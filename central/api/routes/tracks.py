@@ -20,6 +20,7 @@ from central.api.deps import (
 from central.api.errors import ApiError, not_found, responses
 from central.api.models import TrackOut, TrackPage
 from central.api.queries import tracks as track_queries
+from retail_common.taxonomy import CONFIDENT_AT
 
 router = APIRouter(prefix="/stores/{store_id}/tracks", tags=["tracks"])
 
@@ -38,6 +39,13 @@ def list_tracks(
     behavior: Annotated[
         str | None, Query(pattern=BEHAVIOR_PATTERN, description="a behaviour label, or `unclassified`")
     ] = None,
+    uncertain: Annotated[
+        bool | None,
+        Query(
+            description=f"true: only labels whose calibrated probability is below {CONFIDENT_AT} (may be wrong); "
+            "false: only the confident ones; unclassified tracks are in neither"
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size (at most {MAX_PAGE})")] = 100,
     cursor: Annotated[
         str | None,
@@ -46,7 +54,9 @@ def list_tracks(
 ) -> TrackPage:
     """Tracks that started within ``[from, to)``; ``zone_id`` keeps tracks whose zone order contains the zone."""
     try:
-        return track_queries.tracks(conn, store.store_id, rng, limit, cursor or None, camera_id, zone_id, behavior)
+        return track_queries.tracks(
+            conn, store.store_id, rng, limit, cursor or None, camera_id, zone_id, behavior, uncertain
+        )
     except track_queries.BadCursorError:
         raise ApiError(400, "cursor is not one this server returned as next_cursor") from None
 

@@ -11,7 +11,7 @@ import pytest
 
 from edge_agent.behavior.classifier import BehaviorClassifier, default_model_path
 from edge_agent.behavior.jsonl import CHUNK_LINES
-from retail_common.taxonomy import LABELS
+from retail_common.taxonomy import CONFIDENT_AT, LABELS
 from training.simulate import simulate
 
 GOOD = '{"track_id": "t1", "points": [[0.0, 1.2, 3.4], [0.1, 1.31, 3.42], [0.2, 1.4, 3.5], [0.3, 1.5, 3.6]]}'
@@ -47,10 +47,11 @@ def test_good_file_gets_one_answer_per_line_in_order(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert [r["track_id"] for r in results] == [tr.track_id for tr in tracks]
     for r in results:
-        assert set(r) == {"track_id", "behavior", "probabilities", "model_version"}
+        assert set(r) == {"track_id", "behavior", "probabilities", "uncertain", "model_version"}
         assert list(r["probabilities"]) == list(LABELS)  # type: ignore[call-overload]
         assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)  # type: ignore[union-attr]
         assert r["behavior"] == max(r["probabilities"], key=r["probabilities"].get)  # type: ignore[arg-type,union-attr]
+        assert r["uncertain"] == (max(r["probabilities"].values()) < CONFIDENT_AT)  # type: ignore[union-attr]
     right = sum(r["behavior"] == tr.label for r, tr in zip(results, tracks, strict=True))
     assert right >= 10, f"the packaged model should recognise simulated tracks ({right}/12)"
 
