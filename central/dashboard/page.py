@@ -1,11 +1,12 @@
 """One open dashboard page: the store and range pickers every view follows, three tabs, and live refresh.
 
-Live updates: every ``dashboard.refresh_s`` the page compares the live feed's
-count of summaries stored for its store (in memory, no database read) with the
-count it last drew; only when it moved, or every ``FULL_REFRESH_EVERY`` checks
-(data that reached another replica, heartbeats), does it read the rollups again,
-in a worker thread, and redraw. An idle page therefore costs one dictionary
-lookup per period, and a busy store one set of rollup reads per period per page.
+Live updates: every ``dashboard.refresh_s`` the page compares the live feed's count
+of summaries stored for what it shows (its store on the store tab, every store on
+the others; in memory, no database read) with the count it last drew; only when it
+moved, or every ``FULL_REFRESH_EVERY`` checks (data that reached another replica,
+heartbeats), does it read the rollups again, in a worker thread, and redraw. An idle
+page therefore costs one dictionary lookup per period, and a busy store one set of
+rollup reads per period per page.
 """
 
 from __future__ import annotations
@@ -143,9 +144,15 @@ class DashboardPage:
 
     async def _tick(self) -> None:
         self._ticks += 1
-        count = self.ctx.feed.published(self.store.value) if self.store.value else 0
+        count = self._stored_count()
         if count != self._drawn_count or self._ticks % FULL_REFRESH_EVERY == 0:
             await self.refresh()
+
+    def _stored_count(self) -> int:
+        """Summaries stored through this process for what the visible tab shows: every store on the overview."""
+        if self.tabs.active != TAB_STORE:
+            return self.ctx.feed.published_total()
+        return self.ctx.feed.published(self.store.value) if self.store.value else 0
 
     async def refresh(self) -> None:
         """Read what the visible tab shows (in a worker thread) and redraw it."""
@@ -156,8 +163,7 @@ class DashboardPage:
         self._again = False
         started = time.perf_counter()
         try:
-            store_id = self.store.value
-            self._drawn_count = self.ctx.feed.published(store_id) if store_id else 0
+            self._drawn_count = self._stored_count()
             view = (self.overview, self.store_view, self.fleet)[self.tabs.active]
             loaded = await asyncio.to_thread(self._load, view)
             view.draw(loaded)
