@@ -81,8 +81,12 @@ def detector(path: Path, mode: str = "person") -> Path:
     return path
 
 
-def behavior(path: Path, version: str = "behavior-classifier/7", mode: str = "ok", seed: int = 0) -> Path:
-    """``ok``: softmax of a linear map of the mean features; ``unnormalised``: a sigmoid instead (loads, fails
+def behavior(
+    path: Path, version: str = "behavior-classifier/7", mode: str = "ok", seed: int = 0, padding: int = 0
+) -> Path:
+    """``padding`` bytes of metadata make the file that much larger (for cut downloads and full disks).
+
+    ``ok``: softmax of a linear map of the mean features; ``unnormalised``: a sigmoid instead (loads, fails
     the smoke test: its probabilities do not sum to one); ``other_features``: another feature configuration;
     ``nan_when_long``: NaN for a batch padded past 60 steps (the smoke test's longest track has 60)."""
     rng = np.random.default_rng(seed)
@@ -127,7 +131,10 @@ def behavior(path: Path, version: str = "behavior-classifier/7", mode: str = "ok
     config = features.feature_config()
     if mode == "other_features":
         config = {**config, "step_s": 1.0}
-    helper.set_model_props(model, {"feature_config": json.dumps(config), "model_version": version})
+    props = {"feature_config": json.dumps(config), "model_version": version}
+    if padding:
+        props["padding"] = "0" * padding
+    helper.set_model_props(model, props)
     onnx.save(model, path)
     return path
 

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from central.db.engine import make_engine
 from central.db.schema import cameras, track_summaries, zones
 from central.stores import create_store
+from edge_agent.behavior.classifier import BehaviorClassifier
 from edge_agent.config.loader import parse_agent_config
 
 DEMO = Path(__file__).resolve().parents[3] / "edge_agent" / "config" / "demo.yaml"
@@ -99,7 +100,8 @@ def test_run_records_syncs_and_reports_health(tmp_path: Path, visitor_clip: Path
         assert health["cameras"]["cam1"]["connected"]
         metrics = httpx.get(f"{url}/metrics", timeout=5).text
         assert re.search(r'retail_edge_camera_fps\{camera="cam1"\} [1-9]', metrics), metrics
-        assert 'retail_edge_model_info{kind="behavior",version="behavior-classifier/2"} 1.0' in metrics
+        packaged = BehaviorClassifier().model_version
+        assert f'retail_edge_model_info{{kind="behavior",version="{packaged}"}} 1.0' in metrics
         assert re.search(r'retail_edge_model_runtime_info\{kind="detector",precision="fp32",runtime="opencv",', metrics)
         assert re.search(r"retail_edge_inference_seconds_total [0-9.]*[1-9]", metrics)
         shown = subprocess.run(

@@ -25,7 +25,7 @@ from edge_agent.updater.policy import InstallState
 from edge_agent.updater.updater import ModelUpdater
 from retail_common.rollout import BEHAVIOR_MODEL, DETECTOR_MODEL, FailureCode
 
-PACKAGED = "behavior-classifier/2"
+PACKAGED = BehaviorClassifier().model_version  # whatever version the package ships
 
 
 def agent_config(tmp_path: Path, sync: SyncConfig | None, models_dir: Path | None = None) -> AgentConfig:
@@ -100,7 +100,7 @@ def test_a_good_behaviour_model_is_installed_swapped_and_kept_across_a_restart(t
 
 def test_a_download_cut_half_way_resumes_from_its_offset(tmp_path: Path) -> None:
     with model_server(tmp_path) as (server, sync):
-        packaged = default_model_path()
+        packaged = model_files.behavior(tmp_path / "v9.onnx", "behavior-classifier/9", padding=400_000)
         v9 = server.publish(BEHAVIOR_MODEL, "9", packaged)
         server.cuts = [100_000, 50_000]  # two cuts, each after some progress
         with agent_side(agent_config(tmp_path, sync)) as (updater, models):
@@ -229,7 +229,7 @@ def test_an_unreadable_manifest_starts_on_the_configured_models(tmp_path: Path) 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 96 KiB tmpfs: a model of 220 KB fills it half-way through the download."""
+    """A real 96 KiB tmpfs: a model of 400 KB fills it during the download."""
     folder = tmp_path / "small-disk"
     folder.mkdir()
     mounted = subprocess.run(
@@ -247,7 +247,7 @@ def test_a_disk_that_fills_during_the_download_fails_with_disk_full(tmp_path: Pa
     with model_server(tmp_path) as (server, sync):
         config = agent_config(tmp_path, sync, models_dir=small_disk)
         v7 = server.publish(BEHAVIOR_MODEL, "7", model_files.behavior(tmp_path / "v7.onnx"))
-        big = server.publish(BEHAVIOR_MODEL, "9", default_model_path())
+        big = server.publish(BEHAVIOR_MODEL, "9", model_files.behavior(tmp_path / "v9.onnx", padding=400_000))
         with agent_side(config) as (updater, models):
             updater.handle(v7)
             updater.handle(big)
