@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -104,7 +105,7 @@ def _latest_day_everywhere(base: str, key: str, stores: int) -> bool:
 
 
 def _agent_config(folder: Path, clip: Path, grpc_port: int, token_file: Path) -> Path:
-    text = (Path(__file__).resolve().parents[1] / "edge_agent" / "config" / "demo.yaml").read_text(encoding="utf-8")
+    text = (resources.files("edge_agent.config") / "demo.yaml").read_text(encoding="utf-8")
     config = yaml.safe_load(text)
     config["store_id"] = DEMO_STORE
     config["agent_id"] = "intel-demo-edge"
