@@ -123,8 +123,8 @@ def heartbeat(store: SimStore, now: float) -> pb.AgentHeartbeat:
         sent_at=timestamp(now),
         agent_version=AGENT_VERSION,
         models=[
-            pb.ModelVersion(name=DETECTOR_MODEL.split("/")[0], version=DETECTOR_MODEL.split("/")[1]),
-            pb.ModelVersion(name=BEHAVIOR_MODEL.split("/")[0], version=BEHAVIOR_MODEL.split("/")[1]),
+            pb.ModelVersion(name=ref.split("/")[0], version=ref.split("/")[1], runtime="onnxruntime/CPU", precision=p)
+            for ref, p in ((DETECTOR_MODEL, store.detector_precision), (BEHAVIOR_MODEL, "fp32"))
         ],
         cameras=[
             pb.CameraStatus(

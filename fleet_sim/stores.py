@@ -94,6 +94,11 @@ class SimStore:
     behavior_mix: tuple[float, ...]  # share of each behaviour, ``LABELS`` order
 
     @property
+    def detector_precision(self) -> str:
+        """Half the stores run a detector quantized by ``retail-edge optimize`` (their heartbeats say so)."""
+        return "int8" if self.store_id[-1] in "13579" else "fp32"
+
+    @property
     def timezone(self) -> str:
         """The IANA zone of its clock: fixed offsets, no daylight saving (``Etc/GMT-1`` is UTC+1)."""
         return f"Etc/GMT-{self.utc_offset_h}" if self.utc_offset_h else "UTC"

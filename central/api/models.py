@@ -279,6 +279,10 @@ class ModelOut(Out):
     name: str = ""
     version: str = ""
     sha256: str = ""
+    runtime: str = Field(
+        "", description='what runs the model on the agent ("onnxruntime/CPU", "openvino/CPU", "tensorrt"); "" unknown'
+    )
+    precision: str = Field("", description='its arithmetic ("fp32", "int8", "bf16"); "" where the agent did not say')
 
 
 class AgentCameraOut(Out):

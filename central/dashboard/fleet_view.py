@@ -9,7 +9,7 @@ import pandas as pd
 import panel as pn
 from sqlalchemy import Connection
 
-from central.api.models import AgentOut
+from central.api.models import AgentOut, ModelOut
 from central.dashboard import data
 from central.dashboard.rollouts_view import RolloutsLoaded, RolloutsSection
 
@@ -36,6 +36,12 @@ def ago(seconds: float) -> str:
     return f"{seconds / 86_400:.0f} days ago"
 
 
+def _model(m: ModelOut) -> str:
+    """``name/version``, and where the agent said so what runs it: ``yolov8n/4 (openvino/CPU int8)``."""
+    how = " ".join(part for part in (m.runtime, m.precision) if part)
+    return f"{m.name}/{m.version} ({how})" if how else f"{m.name}/{m.version}"
+
+
 def agent_rows(agents: list[AgentOut], now: float) -> pd.DataFrame:
     return pd.DataFrame(
         [
@@ -45,7 +51,7 @@ def agent_rows(agents: list[AgentOut], now: float) -> pd.DataFrame:
                 "status": "online" if a.online else "offline",
                 "last seen": ago(now - a.last_seen),
                 "version": a.agent_version,
-                "models": ", ".join(f"{m.name}/{m.version}" for m in a.models),
+                "models": ", ".join(_model(m) for m in a.models),
                 "cameras up": f"{sum(c.connected for c in a.cameras)} of {len(a.cameras)}",
                 "backlog": a.outbox_backlog,
                 "last error": a.last_error,

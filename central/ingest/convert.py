@@ -207,7 +207,10 @@ def heartbeat_in(msg: pb.AgentHeartbeat) -> Heartbeat:
         store_id=msg.store_id,
         sent_at=_ts(msg.sent_at, msg.HasField("sent_at")),
         agent_version=msg.agent_version,
-        models=[{"name": m.name, "version": m.version, "sha256": m.sha256} for m in msg.models],
+        models=[
+            {"name": m.name, "version": m.version, "sha256": m.sha256, "runtime": m.runtime, "precision": m.precision}
+            for m in msg.models
+        ],
         cameras=[
             CameraReport(
                 camera_id=c.camera_id,

@@ -91,6 +91,9 @@ def _problems(hb: Heartbeat, limits: FleetLimits) -> Iterator[str | None]:
         seen.add(cam.camera_id)
 
 
+RUNTIME_MAX = 32  # "onnxruntime/CUDA", "int8+bf16": short words, bounded like every heartbeat text
+
+
 def _model_problem(model: dict[str, str]) -> str | None:
     ref = f"{model['name']}/{model['version']}"
     problem = text_problem("model name/version", ref, MODEL_MAX)
@@ -98,6 +101,10 @@ def _model_problem(model: dict[str, str]) -> str | None:
         return f"{problem}: {ref[:60]!r}"
     if model["sha256"] and not SHA256_HEX.fullmatch(model["sha256"]):
         return f"model {ref[:60]!r}: sha256 {model['sha256'][:80]!r} is not 64 lower-case hex digits"
+    for part in ("runtime", "precision"):
+        problem = text_problem(f"model {ref[:60]!r} {part}", model.get(part, ""), RUNTIME_MAX)
+        if problem:
+            return problem
     return None
 
 

@@ -230,7 +230,12 @@ def seed(engine: Engine) -> None:
                     first_seen=D,
                     last_seen=last_seen,
                     agent_version="0.1.0",
-                    models=json.dumps([{"name": "behavior-classifier", "version": "2", "sha256": "ab" * 32}]),
+                    models=json.dumps(
+                        [
+                            {"name": "behavior-classifier", "version": "2", "sha256": "ab" * 32},
+                            {"name": "yolov8n", "version": "4", "runtime": "openvino/CPU", "precision": "int8"},
+                        ]
+                    ),
                     cameras=json.dumps(
                         [{"camera_id": "cam-a", "fps": 14.5, "frames_dropped": 3, "connected": True, "last_error": ""}]
                     ),
@@ -511,6 +516,11 @@ def test_fleet_shows_agents_online_and_their_heartbeats(api: Api) -> None:
         {"camera_id": "cam-a", "fps": 14.5, "frames_dropped": 3, "connected": True, "last_error": ""}
     ]
     assert by_id["edge-s1"]["models"][0]["version"] == "2"
+    assert (by_id["edge-s1"]["models"][0]["runtime"], by_id["edge-s1"]["models"][0]["precision"]) == ("", "")
+    assert (by_id["edge-s1"]["models"][1]["runtime"], by_id["edge-s1"]["models"][1]["precision"]) == (
+        "openvino/CPU",
+        "int8",
+    )
     assert by_id["edge-s1"]["outbox_backlog"] == 12
     assert [a["agent_id"] for a in api.ok("/api/v1/fleet", store_id="s2")["agents"]] == ["edge-s2"]
     beats = api.ok("/api/v1/fleet/stores/s1/agents/edge-s1/heartbeats", limit=2)["heartbeats"]

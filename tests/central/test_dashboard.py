@@ -272,7 +272,10 @@ def test_fleet_page_lists_every_agent(browser: object, central: Central) -> None
         f"{central.base}/api/v1/fleet", headers={"Authorization": f"Bearer {central.viewer_key}"}, timeout=10
     ).json()
     assert line.startswith(f"{agents['total']} agents")
-    assert page.locator(".tabulator-row", has_text="agent-sim-001").count() >= 1
+    row = page.locator(".tabulator-row", has_text="agent-sim-001").first
+    row.wait_for(timeout=30_000)
+    detector = next(m for m in agents["agents"] if m["agent_id"] == "agent-sim-001")["models"][0]
+    assert f"{detector['name']}/{detector['version']} (onnxruntime/CPU {detector['precision']})" in row.inner_text()
     shot(page, "fleet")
     page.close()
 

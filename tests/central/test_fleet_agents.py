@@ -131,6 +131,17 @@ BOUNDS: list[tuple[str, dict[str, Any], tuple[grpc.StatusCode, str] | None]] = [
     ("model name/version of 129", {"models": _models(1, "m" * 127)}, (INVALID, "has 129 characters (at most 128)")),
     ("NUL in a model version", {"models": _models(1, version="1\x00")}, (INVALID, "control character")),
     ("sha256 not hex", {"models": _models(1, sha256="zz" * 32)}, (INVALID, "is not 64 lower-case hex digits")),
+    ("runtime of 32", {"models": [pb.ModelVersion(name="m", version="1", runtime="r" * 32)]}, None),
+    (
+        "runtime of 33",
+        {"models": [pb.ModelVersion(name="m", version="1", runtime="r" * 33)]},
+        (INVALID, "runtime has 33 characters (at most 32)"),
+    ),
+    (
+        "NUL in a precision",
+        {"models": [pb.ModelVersion(name="m", version="1", precision="int8\x00")]},
+        (INVALID, "precision 'int8\\x00' holds a control character"),
+    ),
     ("cameras at the limit", {"cameras": _cams(4)}, None),
     (
         "cameras past it",

@@ -210,6 +210,11 @@ def test_canary_promote_rollback_bad_versions_and_an_offline_restart(tmp_path: P
             start(engine, cache, StartRequest(BEHAVIOR_MODEL, v1, canary_percent=0), 100)
             for s in STORES:
                 wait_for(f"{s} reports {want1}", lambda s=s: reported(s) == want1)
+            # what runs each model reaches central with the heartbeat: the detector here, FP32 in ONNX Runtime
+            with engine.connect() as conn:
+                raw = conn.execute(select(agents.c.models).where(agents.c.store_id == "s1")).scalar()
+            detectors = [m for m in json.loads(raw or "[]") if m["name"] != BEHAVIOR_MODEL]
+            assert [(m["runtime"], m["precision"]) for m in detectors] == [("onnxruntime/CPU", "fp32")], detectors
             # version 2 on the canary store only
             canary = start(engine, cache, StartRequest(BEHAVIOR_MODEL, v2, canary_stores=["s1"]), 100)
             wait_for("s1 runs version 2", lambda: behaviour_model(urls["s1"]) == want2)
