@@ -6,13 +6,18 @@ Writes a JSONL file of synthetic tracks of ``--seconds`` each (a walk with stops
 sampled at ``--hz`` with timing jitter and 10 cm of position noise, as real
 tracker output), then measures in one run, so the ratios are comparable:
 
-- end to end: JSON reading, validation, features, model and JSON writing
-  (``classify_stream`` in this process with ``--workers`` reader processes, their
-  start-up included, plus the CLI's own wall time with its start-up);
+- end to end: JSON reading, validation, features, model, the rules where the
+  model is unsure, and JSON writing (``classify_stream`` in this process with
+  ``--workers`` worker processes, their start-up included, plus the CLI's own wall
+  time with its start-up);
 - parse: JSON to validated arrays (as ``classify`` reads them); features: arrays to model input;
-- model only: ONNX Runtime on precomputed features, batches of ``--batch``.
+- model only: ONNX Runtime on precomputed features, batches of ``--batch``;
+- rules: the rule baseline's scores on the tracks the model is unsure of (the only
+  part whose cost depends on the track: the table gives their share).
 
-The cost does not depend on the label, so synthetic tracks are right for timing.
+``--simulated`` classifies the simulator's tracks (all six behaviours, with the
+nuisances of real tracker output, 8-120 s at 2-30 Hz) instead of the fixed-size
+random walks, whose unlike-any-class shapes leave the model unsure more often.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import simdjson
 
+from edge_agent.behavior import labeller
 from edge_agent.behavior.classifier import BehaviorClassifier
 from edge_agent.behavior.features import sequences
 from edge_agent.behavior.jsonl import classify_stream
@@ -67,14 +73,22 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--simulated", action="store_true", help="the simulator's tracks instead of random walks")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "tracks.jsonl"
         with src.open("w") as f:
-            for i in range(args.tracks):
-                f.write(json.dumps({"track_id": f"t{i}", "points": synthetic_track(rng, args.seconds, args.hz)}) + "\n")
+            if args.simulated:
+                from training.simulate import simulate
+
+                for tr in simulate(-(-args.tracks // 6), seed=0):
+                    f.write(json.dumps({"track_id": tr.track_id, "points": np.round(tr.points, 3).tolist()}) + "\n")
+            else:
+                for i in range(args.tracks):
+                    points = synthetic_track(rng, args.seconds, args.hz)
+                    f.write(json.dumps({"track_id": f"t{i}", "points": points}) + "\n")
         lines = src.read_bytes().splitlines()
         classifier = BehaviorClassifier(args.model, threads=args.threads, batch_size=args.batch)
 
@@ -90,11 +104,14 @@ def main() -> None:
 
         parsed = parse()
         seqs = sequences(parsed)
-        n = args.tracks
+        n = len(parsed)
+        unsure = labeller.needs_rules(classifier.predict_sequences(seqs), classifier.labeller)
+        unsure_tracks = [parsed[i] for i in np.flatnonzero(unsure).tolist()]
         e2e = best_of(args.repeat, end_to_end)
         parse_s = best_of(args.repeat, parse)
         feat_s = best_of(args.repeat, lambda: sequences(parsed))
         model_s = best_of(args.repeat, lambda: classifier.predict_sequences(seqs))
+        rules_s = best_of(args.repeat, lambda: labeller.rule_scores(unsure_tracks))
         out = Path(tmp) / "out.jsonl"
         t0 = time.perf_counter()
         cmd = [sys.executable, "-m", "edge_agent", "classify", str(src), "-o", str(out)]
@@ -104,12 +121,14 @@ def main() -> None:
         cli_s = time.perf_counter() - t0
 
     steps = float(np.mean([len(s) for s in seqs]))
-    print(
-        f"{n} tracks of {args.seconds:.0f} s at {args.hz:.0f} Hz ({len(parsed[0][0])} points, {steps:.0f} model steps)"
-    )
+    mean_points = float(np.mean([len(t) for t, _ in parsed]))
+    kind = "simulated tracks" if args.simulated else f"random walks of {args.seconds:.0f} s at {args.hz:.0f} Hz"
+    print(f"{n} {kind} ({mean_points:.0f} points, {steps:.0f} model steps on average)")
+    below = classifier.labeller.rules_below if classifier.labeller else 0.0
+    print(f"{unsure.mean():.1%} of them below p {below}: scored by the rules too")
     print(
         f"model {classifier.model_version}, batch {args.batch}, "
-        f"{args.threads} ONNX Runtime thread(s), {args.workers} reader process(es), {os.cpu_count()} CPUs"
+        f"{args.threads} ONNX Runtime thread(s), {args.workers} worker process(es), {os.cpu_count()} CPUs"
     )
     print()
     print(f"{'stage':34s} {'tracks/s':>10s} {'us/track':>9s}")
@@ -118,6 +137,7 @@ def main() -> None:
         ("  JSON parse + validation", parse_s),
         ("  features", feat_s),
         ("  model only (ONNX Runtime)", model_s),
+        ("  rules, on the unsure share", rules_s),
         ("CLI wall time incl. start-up", cli_s),
     ]
     for name, seconds in rows:

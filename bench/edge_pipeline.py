@@ -18,7 +18,12 @@ ratios come from the same run and the same minutes:
   subprocess inherits its parent's high-water mark);
 * the ratio pipeline fps / pure inference fps (target >= 0.9);
 * the Ultralytics peer (``YOLO(model).track(..., tracker="bytetrack.yaml")``) when
-  ``ultralytics`` is importable (it is not a project dependency), on the FP32 source model of each row.
+  ``ultralytics`` is importable (it is not a project dependency), on the FP32 source model of each row;
+  ``--peer-python`` runs it with another environment's interpreter (Ultralytics needs PyTorch and
+  torchvision, whose builds would replace this environment's CPU PyTorch)::
+
+      python3 -m venv /tmp/peer && /tmp/peer/bin/pip install torch==2.14.1 torchvision==0.29.1 ultralytics onnxruntime
+      .venv/bin/python bench/edge_pipeline.py --peer-python /tmp/peer/bin/python
 
 Precisions and runtimes (issue 16): ``-int8`` rows run the model quantized by ``retail-edge optimize``'s
 quantizer (static QDQ, per-channel, calibrated on frames spread over the clip; written once to ``--int8-dir``;
@@ -290,7 +295,8 @@ def run_peer(case: Case, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def spawn(flag: str, case: Case, args: argparse.Namespace) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), flag, case.key]
+    python = args.peer_python if flag == "--peer" and args.peer_python else sys.executable
+    cmd = [str(python), str(Path(__file__).resolve()), flag, case.key]
     cmd += ["--video", str(args.video), "--models", str(args.models), "--int8-dir", str(args.int8_dir)]
     if args.frames is not None:
         cmd += ["--frames", str(args.frames)]
@@ -665,6 +671,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--retries", type=int, default=2, help="at most this many re-measurements per round")
     parser.add_argument("--no-peer", action="store_true", help="skip the Ultralytics peer even if installed")
     parser.add_argument(
+        "--peer-python",
+        type=Path,
+        default=None,
+        help="run the peer with this interpreter (an environment with ultralytics)",
+    )
+    parser.add_argument(
         "--int8-dir", type=Path, default=DEFAULT_INT8_DIR, help="where the INT8 models are made once and kept"
     )
     parser.add_argument("--one", choices=list(CASES), help=argparse.SUPPRESS)
@@ -711,7 +723,7 @@ def main(argv: list[str] | None = None) -> None:
     peer_error: str | None = None
     if args.no_peer:
         peer_error = "skipped (--no-peer)"
-    elif importlib.util.find_spec("ultralytics") is not None:
+    elif args.peer_python is not None or importlib.util.find_spec("ultralytics") is not None:
         peer = {}
         for case in cases:
             if peer_key(case) == case.key:  # the FP32 source models only

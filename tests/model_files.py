@@ -118,6 +118,17 @@ def behavior(
         nodes.append(helper.make_node("Sigmoid", ["logits"], ["probabilities"]))
     else:
         nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1))
+    config = features.feature_config()
+    if mode == "other_features":
+        config = {**config, "step_s": 1.0}
+    props = {"feature_config": json.dumps(config), "model_version": version}
+    if padding:
+        props["padding"] = "0" * padding
+    return _save_behavior(path, nodes, props)
+
+
+def _save_behavior(path: Path, nodes: list[onnx.NodeProto], props: dict[str, str]) -> Path:
+    """A behaviour model's graph: inputs ``features`` and ``mask``, output ``probabilities``, and its metadata."""
     graph = helper.make_graph(
         nodes,
         "tiny-behaviour",
@@ -128,15 +139,31 @@ def behavior(
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 6])],
     )
     model = helper.make_model(graph, opset_imports=OPSET)
-    config = features.feature_config()
-    if mode == "other_features":
-        config = {**config, "step_s": 1.0}
-    props = {"feature_config": json.dumps(config), "model_version": version}
-    if padding:
-        props["padding"] = "0" * padding
     helper.set_model_props(model, props)
     onnx.save(model, path)
     return path
+
+
+def constant_behavior(path: Path, probabilities: dict[str, float], labeller: str | None = None) -> Path:
+    """A behaviour model that gives every track the same ``probabilities`` (by label; the rest share what is
+    left), with ``labeller`` (JSON of ``edge_agent.behavior.labeller.LabellerConfig``) in its metadata if given."""
+    from retail_common.taxonomy import LABELS
+
+    rest = (1.0 - sum(probabilities.values())) / (len(LABELS) - len(probabilities))
+    target = np.array([probabilities.get(label, rest) for label in LABELS], np.float32)
+    nodes = [  # zero times the masked features, plus log(target): softmax gives the target for any input
+        _const("axis1", np.array([1], np.int64)),
+        helper.make_node("ReduceSum", ["features", "axis1"], ["summed"], keepdims=0),  # (N, 12)
+        _const("w", np.zeros((features.N_FEATURES, 6), np.float32)),
+        helper.make_node("MatMul", ["summed", "w"], ["zeros"]),
+        _const("bias", np.log(target)),
+        helper.make_node("Add", ["zeros", "bias"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+    ]
+    props = {"feature_config": json.dumps(features.feature_config()), "model_version": "constant/1"}
+    if labeller is not None:
+        props["labeller"] = labeller
+    return _save_behavior(path, nodes, props)
 
 
 def blinking_clip(path: Path, bright_s: float = 2.0, dark_s: float = 2.5, fps: float = 10.0) -> Path:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from retail_common.cli import fail, setup_logging
+from training.combination import RULE_WEIGHT, RULES_BELOW
 
 app = typer.Typer(help="Behaviour model training.", no_args_is_help=True, add_completion=False)
 
@@ -44,6 +45,12 @@ def fit(
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: ./mlflow.db)")] = None,
     export: Annotated[Path | None, typer.Option(help="also copy the ONNX model here")] = None,
     register: Annotated[bool, typer.Option(help="register a version of 'behavior-classifier'")] = True,
+    rules_below: Annotated[
+        float, typer.Option(min=0, max=1, help="the labeller adds the rules' evidence below this model probability")
+    ] = RULES_BELOW,
+    rule_weight: Annotated[
+        float, typer.Option(min=0, max=100, help="nats per whole signature the rules add (0: the model alone)")
+    ] = RULE_WEIGHT,
 ) -> None:
     """Train the LSTM-GRU model, tracked in MLflow, exported to ONNX and registered."""
     from training.dataset import DatasetError
@@ -51,7 +58,15 @@ def fit(
     from training.fit import fit as run
 
     cfg = FitConfig(
-        seed=seed, per_class=per_class, epochs=epochs, hidden=hidden, dense=hidden, folds=folds, real=tuple(real or ())
+        seed=seed,
+        per_class=per_class,
+        epochs=epochs,
+        hidden=hidden,
+        dense=hidden,
+        folds=folds,
+        real=tuple(real or ()),
+        rules_below=rules_below,
+        rule_weight=rule_weight,
     )
     try:
         result = run(cfg, tracking_uri or default_tracking_uri(Path.cwd()), export_to=export, register=register)
@@ -61,6 +76,11 @@ def fit(
     typer.echo(
         f"temperature {result.temperature:.3f}: ECE {result.ece_before:.3f} before, {result.ece_after:.3f} after"
     )
+    if result.labeller is not None and result.labeller_validation is not None:
+        typer.echo(
+            f"labeller (rules below p {result.labeller.rules_below}, weight {result.labeller.rule_weight}, "
+            f"temperature {result.labeller.temperature:.3f}): macro-F1 {result.labeller_validation.macro_f1:.3f}"
+        )
     version = f"version {result.registered_version}" if result.registered_version else "not registered"
     typer.echo(f"run {result.run_id}, {version}, model {result.onnx_path}, {result.seconds:.0f} s")
 
@@ -96,7 +116,11 @@ def evaluate(
     typer.echo(result.rules.table("rule baseline"))
     typer.echo("")
     typer.echo(result.before.table("calibration before temperature scaling"))
-    typer.echo(result.after.table(f"calibration as shipped (temperature {result.temperature:.3f})"))
+    typer.echo(result.after.table(f"calibration of the model (temperature {result.temperature:.3f})"))
+    typer.echo("")
+    typer.echo(result.shipped.table("shipped labeller (model, rules where it is unsure)"))
+    typer.echo("")
+    typer.echo(result.shipped_reliability.table("calibration of the shipped labeller"))
     for path in real or ():
         try:
             tracks = read_labelled_jsonl(path)

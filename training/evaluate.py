@@ -1,10 +1,12 @@
 """Evaluation that cannot flatter the model: held-out simulator seeds, calibration, a real case, the shift suite.
 
 - Held-out simulator seeds (never trained on), with the nuisances of real
-  tracker output, beside the rule baseline.
+  tracker output: the model alone, the rule baseline, and the shipped labeller
+  (the model with the rules' evidence where it is unsure, ``edge_agent.behavior.labeller``).
 - Calibration: the reliability of the model's probabilities on those tracks,
   before (the logits recovered from the temperature in the file's metadata) and
-  after temperature scaling, with the expected calibration error (ECE).
+  after temperature scaling, and of the shipped labeller's, with the expected
+  calibration error (ECE).
 - A real case: labelled tracks from a file (``retail-train real-case`` writes the
   six visitors of Intel's clip, tracked by a real detector), one line per track.
 - The label distribution on unlabelled real pedestrians (ETH/UCY), model beside rules.
@@ -18,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_agent.behavior import labeller, rules
 from edge_agent.behavior.classifier import BehaviorClassifier
 from retail_common.taxonomy import CONFIDENT_AT, LABELS
-from training import rules
 from training.calibrate import Reliability, reliability
 from training.export import TEMPERATURE_KEY
 from training.metrics import Report, report
@@ -34,7 +36,9 @@ class Evaluation:
     model: Report
     rules: Report
     before: Reliability  # the model's raw probabilities
-    after: Reliability  # as shipped, calibrated
+    after: Reliability  # the model's, calibrated
+    shipped: Report  # the labeller the edge runs: the model, with the rules where it is unsure
+    shipped_reliability: Reliability
 
 
 def temperature_of(classifier: BehaviorClassifier) -> float:
@@ -60,8 +64,10 @@ def evaluate(model_path: Path | None, per_class: int, seed: int) -> Evaluation:
     tracks = list(simulate(per_class, seed))
     truth = _truth(tracks)
     classifier = BehaviorClassifier(model_path)
-    probs = classifier.predict([(tr.points[:, 0], tr.points[:, 1:]) for tr in tracks])
-    baseline = np.array([LABELS.index(rules.classify(tr.points[:, 0], tr.points[:, 1:])) for tr in tracks])
+    pairs = [(tr.points[:, 0], tr.points[:, 1:]) for tr in tracks]
+    probs = classifier.predict(pairs)
+    shipped = labeller.label(probs, pairs, classifier.labeller)
+    baseline = np.array([LABELS.index(rules.classify(t, xy)) for t, xy in pairs])
     temperature = temperature_of(classifier)
     return Evaluation(
         classifier.model_version,
@@ -70,28 +76,34 @@ def evaluate(model_path: Path | None, per_class: int, seed: int) -> Evaluation:
         report(truth, baseline),
         reliability(uncalibrated(probs, temperature), truth),
         reliability(probs, truth),
+        report(truth, shipped.argmax(axis=1)),
+        reliability(shipped, truth),
     )
 
 
 def real_case_table(model_path: Path | None, tracks: list[LabelledTrack]) -> str:
-    """One line per real track: its expected label, the model's (with its calibrated probability), the rules'."""
+    """One line per real track: its expected label, the model's and the shipped labeller's (each with its
+    calibrated probability), the rules'; a shipped label below ``CONFIDENT_AT`` is marked uncertain."""
     classifier = BehaviorClassifier(model_path)
-    probs = classifier.predict([(tr.points[:, 0], tr.points[:, 1:]) for tr in tracks])
+    pairs = [(tr.points[:, 0], tr.points[:, 1:]) for tr in tracks]
+    probs = classifier.predict(pairs)
+    shipped = labeller.label(probs, pairs, classifier.labeller)
     lines = [
         f"real case, model {classifier.model_version}: {len(tracks)} tracks",
-        f"{'track':22s} {'seconds':>7s} {'expected':12s} {'model':12s} {'p':>5s} {'rules':12s}",
+        f"{'track':22s} {'seconds':>7s} {'expected':12s} {'model':12s} {'p':>5s} {'rules':12s} "
+        f"{'shipped':12s} {'p':>5s}",
     ]
-    right_model = right_rules = 0
-    for tr, p in zip(tracks, probs, strict=True):
-        t, xy = tr.points[:, 0], tr.points[:, 1:]
-        label, by_rules = LABELS[int(p.argmax())], rules.classify(t, xy)
-        right_model += label == tr.label
-        right_rules += by_rules == tr.label
-        mark = " (uncertain)" if p.max() < CONFIDENT_AT else ""
+    right = {"model": 0, "rules": 0, "shipped": 0}
+    for (t, xy), tr, p, q in zip(pairs, tracks, probs, shipped, strict=True):
+        got = {"model": LABELS[int(p.argmax())], "rules": rules.classify(t, xy), "shipped": LABELS[int(q.argmax())]}
+        for who, label in got.items():
+            right[who] += label == tr.label
+        mark = " (uncertain)" if q.max() < CONFIDENT_AT else ""
         lines.append(
-            f"{tr.track_id[:22]:22s} {t[-1] - t[0]:7.1f} {tr.label:12s} {label:12s} {p.max():5.2f} {by_rules:12s}{mark}"
+            f"{tr.track_id[:22]:22s} {t[-1] - t[0]:7.1f} {tr.label:12s} {got['model']:12s} {p.max():5.2f} "
+            f"{got['rules']:12s} {got['shipped']:12s} {q.max():5.2f}{mark}"
         )
-    lines.append(f"right: model {right_model}/{len(tracks)}, rules {right_rules}/{len(tracks)}")
+    lines.append("right: " + ", ".join(f"{who} {n}/{len(tracks)}" for who, n in right.items()))
     return "\n".join(lines)
 
 
@@ -99,15 +111,19 @@ def distribution_table(model_path: Path | None, tracks: list[tuple[np.ndarray, n
     """Share of each label on unlabelled real tracks, from the model and from the rules, and the uncertain share."""
     classifier = BehaviorClassifier(model_path)
     probs = classifier.predict(tracks)
-    by_model = np.bincount(probs.argmax(axis=1), minlength=len(LABELS)) / max(len(tracks), 1)
-    by_rules = np.bincount([LABELS.index(rules.classify(t, xy)) for t, xy in tracks], minlength=len(LABELS)) / max(
-        len(tracks), 1
-    )
+    shipped = labeller.label(probs, tracks, classifier.labeller)
+    n = max(len(tracks), 1)
+    by_model = np.bincount(probs.argmax(axis=1), minlength=len(LABELS)) / n
+    by_rules = np.bincount([LABELS.index(rules.classify(t, xy)) for t, xy in tracks], minlength=len(LABELS)) / n
+    by_shipped = np.bincount(shipped.argmax(axis=1), minlength=len(LABELS)) / n
     lines = [
         f"{title}: {len(tracks)} tracks, model {classifier.model_version}",
-        f"{'label':14s} {'model':>6s} {'rules':>6s}",
+        f"{'label':14s} {'model':>6s} {'rules':>6s} {'shipped':>7s}",
     ]
-    for label, m, r in zip(LABELS, by_model, by_rules, strict=True):
-        lines.append(f"{label:14s} {m:6.1%} {r:6.1%}")
-    lines.append(f"uncertain (p < {CONFIDENT_AT}): {float((probs.max(axis=1) < CONFIDENT_AT).mean()):.1%}")
+    for label, m, r, q in zip(LABELS, by_model, by_rules, by_shipped, strict=True):
+        lines.append(f"{label:14s} {m:6.1%} {r:6.1%} {q:7.1%}")
+    lines.append(
+        f"uncertain (p < {CONFIDENT_AT}): model {float((probs.max(axis=1) < CONFIDENT_AT).mean()):.1%}, "
+        f"shipped {float((shipped.max(axis=1) < CONFIDENT_AT).mean()):.1%}"
+    )
     return "\n".join(lines)

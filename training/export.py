@@ -9,6 +9,7 @@ import onnx
 import torch
 
 from edge_agent.behavior.features import feature_config
+from edge_agent.behavior.labeller import LABELLER_KEY, LabellerConfig
 from training.model import BehaviorNet
 
 OPSET = 17
@@ -16,8 +17,9 @@ OPSET = 17
 TEMPERATURE_KEY = "temperature"
 
 
-def export_onnx(model: BehaviorNet, path: Path, model_version: str) -> None:
-    """Dynamic batch and sequence length; inputs ``features`` (N, T, F) and ``mask`` (N, T)."""
+def export_onnx(model: BehaviorNet, path: Path, model_version: str, labeller: LabellerConfig | None = None) -> None:
+    """Dynamic batch and sequence length; inputs ``features`` (N, T, F) and ``mask`` (N, T); the labeller's
+    combination with the rules, when given, in the metadata."""
     model.eval()
     x = torch.zeros(2, 16, model.n_features)
     mask = torch.ones(2, 16)
@@ -37,7 +39,10 @@ def export_onnx(model: BehaviorNet, path: Path, model_version: str) -> None:
             opset_version=OPSET,
             dynamo=False,
         )
-    set_metadata(path, model_version, {TEMPERATURE_KEY: repr(float(model.temperature))})
+    extra = {TEMPERATURE_KEY: repr(float(model.temperature))}
+    if labeller is not None:
+        extra[LABELLER_KEY] = labeller.to_json()
+    set_metadata(path, model_version, extra)
 
 
 def set_metadata(path: Path, model_version: str, extra: dict[str, str] | None = None) -> None:

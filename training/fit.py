@@ -4,7 +4,9 @@ The local default tracks to a SQLite store (``mlflow.db``) and an artifact
 folder (``mlartifacts/``) in the working directory. The run logs parameters,
 per-epoch loss and accuracy, final per-class precision/recall/F1 on a held-out
 split, the temperature fitted on that split and the calibration error (ECE)
-before and after it, the confusion matrix as an image, the feature and label configuration
+before and after it, the same for the shipped labeller (model and rules,
+:mod:`training.combination`, whose weights and temperature the file carries),
+the confusion matrix as an image, the feature and label configuration
 and the ONNX file, then registers a new version of ``behavior-classifier``
 with the alias ``challenger`` (aliases, not the deprecated stages), tagged
 with its metrics.
@@ -27,8 +29,10 @@ import torch
 from torch import nn
 
 from edge_agent.behavior.features import feature_config, pad
+from edge_agent.behavior.labeller import LabellerConfig, combine
 from retail_common.taxonomy import LABELS
 from training.calibrate import fit_temperature, reliability, softmax
+from training.combination import RULE_WEIGHT, RULES_BELOW, fit_combination, rule_scores
 from training.dataset import Encoded, batches, read_labelled_jsonl
 from training.export import export_onnx, set_metadata
 from training.metrics import Report, plot_confusion, report
@@ -55,6 +59,8 @@ class FitConfig:
     folds: int = 0
     real: tuple[Path, ...] = field(default_factory=tuple)
     nuisances: Nuisances = NUISANCES
+    rules_below: float = RULES_BELOW  # the labeller adds the rules' evidence below this model probability
+    rule_weight: float = RULE_WEIGHT  # 0: the model labels alone
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,8 @@ class FitResult:
     ece_before: float
     ece_after: float
     seconds: float
+    labeller: LabellerConfig | None = None
+    labeller_validation: Report | None = None
 
 
 def default_tracking_uri(workdir: Path) -> str:
@@ -143,6 +151,18 @@ def calibrate(model: BehaviorNet, held_out: Encoded) -> tuple[float, float, floa
     return temperature, before, after
 
 
+def fit_labeller(
+    cfg: FitConfig, model: BehaviorNet, held_out: Encoded, tracks: Sequence[LabelledTrack]
+) -> tuple[LabellerConfig | None, np.ndarray]:
+    """The labeller's combination fitted on held-out tracks (None with ``rule_weight`` 0), and its probabilities."""
+    probs = softmax(predict_logits(model, held_out), float(model.temperature))
+    if cfg.rule_weight == 0.0:
+        return None, probs
+    scores = rule_scores(tracks)
+    config = fit_combination(probs, scores, held_out.labels, cfg.rules_below, cfg.rule_weight)
+    return config, combine(probs, scores, config)
+
+
 def load_tracks(cfg: FitConfig) -> list[LabelledTrack]:
     tracks = list(simulate(cfg.per_class, cfg.seed, nuisances=cfg.nuisances))
     for path in cfg.real:
@@ -192,6 +212,12 @@ def fit(
         rep = report(val.labels, pred)
         final = {"val_macro_f1": rep.macro_f1, "val_accuracy": rep.accuracy, "temperature": temperature}
         final |= {"val_ece_before_calibration": ece_before, "val_ece": ece_after}
+        labeller, labelled = fit_labeller(cfg, model, val, [tracks[i] for i in val_idx])
+        labeller_rep = report(val.labels, labelled.argmax(axis=1))
+        final |= {"labeller_val_macro_f1": labeller_rep.macro_f1, "labeller_val_accuracy": labeller_rep.accuracy}
+        final["labeller_val_ece"] = reliability(labelled, val.labels).ece
+        if labeller is not None:
+            final["labeller_temperature"] = labeller.temperature
         for label in LABELS:
             final |= {f"val_precision_{label}": rep.precision[label], f"val_recall_{label}": rep.recall[label]}
             final[f"val_f1_{label}"] = rep.f1[label]
@@ -202,7 +228,7 @@ def fit(
         mlflow.log_artifact(str(image))
         mlflow.log_text(rep.table("validation"), "validation_report.txt")
         onnx_path = Path(tmp) / f"{REGISTERED_NAME}.onnx"
-        export_onnx(model, onnx_path, f"{REGISTERED_NAME}/run-{run.info.run_id[:8]}")
+        export_onnx(model, onnx_path, f"{REGISTERED_NAME}/run-{run.info.run_id[:8]}", labeller)
         mlflow.log_artifact(str(onnx_path), artifact_path="onnx")
         version: str | None = None
         if register:
@@ -216,7 +242,7 @@ def fit(
             version = str(mv.version)
             client = MlflowClient()
             client.set_registered_model_alias(REGISTERED_NAME, ALIAS, version)
-            for key in ("val_macro_f1", "val_accuracy", "val_ece", "temperature"):
+            for key in ("val_macro_f1", "val_accuracy", "val_ece", "temperature", "labeller_val_macro_f1"):
                 client.set_model_version_tag(REGISTERED_NAME, version, key, f"{final[key]:.4f}")
             client.set_model_version_tag(REGISTERED_NAME, version, "feature_config", json.dumps(feature_config()))
             set_metadata(onnx_path, f"{REGISTERED_NAME}/{version}")
@@ -225,8 +251,9 @@ def fit(
             export_to.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(onnx_path, export_to)
             out = export_to
+        seconds = time.perf_counter() - started
         return FitResult(
-            run.info.run_id, version, out, rep, temperature, ece_before, ece_after, time.perf_counter() - started
+            run.info.run_id, version, out, rep, temperature, ece_before, ece_after, seconds, labeller, labeller_rep
         )
 
 

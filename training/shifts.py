@@ -4,9 +4,10 @@ A model scored on tracks drawn like its training tracks measures how separable
 the simulator makes its classes. Here each shift trains a small model on the
 simulator with one nuisance switched off (or its range moved), calibrates it on
 held-out tracks of the same kind, and tests it on tracks that all carry that
-nuisance; the rule baseline and a combination of the two (the model where its
-calibrated probability reaches ``CONFIDENT_AT``, the rules below it) are scored on
-the same test tracks, side by side. Training and test tracks come from two pools of
+nuisance; the rule baseline and the shipped labeller (the model with the rules'
+evidence where it is unsure, ``edge_agent.behavior.labeller``, its combination
+fitted on the same held-out tracks as the temperature) are scored on the same
+test tracks, side by side. Training and test tracks come from two pools of
 clean motions drawn from different seeds, so no test motion was ever trained on.
 """
 
@@ -19,22 +20,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge_agent.behavior import labeller, rules
 from retail_common.taxonomy import CONFIDENT_AT, LABELS
 from training.calibrate import reliability, softmax
+from training.combination import rule_scores
 from training.dataset import Encoded
-from training.fit import FitConfig, calibrate, predict_logits, split, train_model
+from training.fit import FitConfig, calibrate, fit_labeller, predict_logits, split, train_model
 from training.metrics import Report, report
-from training.rules import rule_probabilities
 from training.simulate import NUISANCES, CleanPool, LabelledTrack, Nuisances, simulate
 
 logger = logging.getLogger(__name__)
-
-
-def combine(probs: np.ndarray, rule_probs: np.ndarray) -> np.ndarray:
-    """The model's probabilities where it is confident; where not, half its and half the rules' (the rules' label)."""
-    confident = probs.max(axis=1, keepdims=True) >= CONFIDENT_AT
-    out: np.ndarray = np.where(confident, probs, 0.5 * probs + 0.5 * rule_probs)
-    return out
 
 
 _N = NUISANCES
@@ -76,11 +71,12 @@ class ShiftResult:
     name: str
     model: Report
     rules: Report
-    combined: Report  # the model where confident, the rules where not
+    combined: Report  # the shipped labeller: the model, with the rules' evidence where it is unsure
     ece_before: float  # the model's ECE on the shifted test tracks, before temperature scaling
     ece_after: float
-    uncertain_share: float  # share of test tracks whose model label is below CONFIDENT_AT
-    uncertain_accuracy: float  # accuracy of the model's label on those tracks
+    ece_shipped: float  # the shipped labeller's
+    uncertain_share: float  # share of test tracks whose shipped label is below CONFIDENT_AT
+    uncertain_accuracy: float  # accuracy of the shipped label on those tracks
 
 
 def _labels(tracks: list[LabelledTrack]) -> np.ndarray:
@@ -97,25 +93,29 @@ def run_shift(name: str, cfg: SuiteConfig, train_pool: CleanPool, test_pool: Cle
         hidden=cfg.hidden,
         dense=cfg.dense,
     )
-    data = Encoded.from_tracks(list(simulate(cfg.train_per_class, cfg.seed + k, nuisances=train_on, source=train_pool)))
+    train_tracks = list(simulate(cfg.train_per_class, cfg.seed + k, nuisances=train_on, source=train_pool))
+    data = Encoded.from_tracks(train_tracks)
     train_idx, val_idx = split(len(data), fit_cfg.val_fraction, fit_cfg.seed)
     model = train_model(fit_cfg, data.subset(train_idx))
     calibrate(model, data.subset(val_idx))
+    combination, _ = fit_labeller(fit_cfg, model, data.subset(val_idx), [train_tracks[i] for i in val_idx])
     tests = list(simulate(cfg.test_per_class, cfg.seed + 1000 + k, nuisances=test_on, source=test_pool))
     truth = _labels(tests)
     logits = predict_logits(model, Encoded.from_tracks(tests))
     probs = softmax(logits, float(model.temperature))
-    rule_probs = np.array([rule_probabilities(tr.points[:, 0], tr.points[:, 1:]) for tr in tests])
-    labelled = combine(probs, rule_probs)
-    uncertain = probs.max(axis=1) < CONFIDENT_AT
-    right = probs.argmax(axis=1) == truth
+    scores = rule_scores(tests)
+    by_rules = np.array([LABELS.index(rules.best(dict(zip(LABELS, row, strict=True)))) for row in scores])
+    shipped = labeller.combine(probs, scores, combination)
+    uncertain = shipped.max(axis=1) < CONFIDENT_AT
+    right = shipped.argmax(axis=1) == truth
     return ShiftResult(
         name,
         report(truth, probs.argmax(axis=1)),
-        report(truth, rule_probs.argmax(axis=1)),
-        report(truth, labelled.argmax(axis=1)),
+        report(truth, by_rules),
+        report(truth, shipped.argmax(axis=1)),
         reliability(softmax(logits), truth).ece,
         reliability(probs, truth).ece,
+        reliability(shipped, truth).ece,
         float(uncertain.mean()),
         float(right[uncertain].mean()) if uncertain.any() else float("nan"),
     )
@@ -139,21 +139,22 @@ def run_suite(cfg: SuiteConfig, on_shift: Callable[[ShiftResult], None] | None =
 
 
 def suite_table(results: list[ShiftResult]) -> str:
-    """Macro-F1 per shift for model, rules and their combination, calibration, then per-class F1 of each."""
+    """Macro-F1 per shift for model, rules and the shipped labeller, calibration, then per-class F1 of each."""
     head = (
-        f"{'shift':32s} {'model':>6s} {'rules':>6s} {'m+rules':>7s}  {'ECE raw':>7s} {'ECE cal':>7s} "
-        f"{'uncert':>6s} {'acc unc':>7s}"
+        f"{'shift':32s} {'model':>6s} {'rules':>6s} {'shipped':>7s}  {'ECE raw':>7s} {'ECE cal':>7s} "
+        f"{'ECE shp':>7s} {'uncert':>6s} {'acc unc':>7s}"
     )
     lines = ["macro-F1 per shift (model trained without the nuisance, tested with it)", head]
     for r in results:
         lines.append(
             f"{r.name:32s} {r.model.macro_f1:6.3f} {r.rules.macro_f1:6.3f} {r.combined.macro_f1:7.3f}  "
-            f"{r.ece_before:7.3f} {r.ece_after:7.3f} {r.uncertain_share:6.1%} {r.uncertain_accuracy:7.3f}"
+            f"{r.ece_before:7.3f} {r.ece_after:7.3f} {r.ece_shipped:7.3f} {r.uncertain_share:6.1%} "
+            f"{r.uncertain_accuracy:7.3f}"
         )
     mean = {k: float(np.mean([getattr(r, k).macro_f1 for r in results])) for k in ("model", "rules", "combined")}
     lines.append(f"{'mean over shifts':32s} {mean['model']:6.3f} {mean['rules']:6.3f} {mean['combined']:7.3f}")
     lines.append("")
-    lines.append("per-class F1 per shift (model / rules / m+rules)")
+    lines.append("per-class F1 per shift (model / rules / shipped)")
     lines.append(f"{'shift':32s} " + " ".join(f"{label[:14]:>16s}" for label in LABELS))
     for r in results:
         cells = [f"{r.model.f1[lb]:.2f}/{r.rules.f1[lb]:.2f}/{r.combined.f1[lb]:.2f}" for lb in LABELS]

@@ -71,9 +71,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_agent.behavior.signatures import Signature, signature
 from retail_common.taxonomy import LABELS
 from training import perturb
-from training.signatures import Signature, signature
 
 DT = 0.05  # clean motion sampling, seconds
 MAX_ATTEMPTS = 50

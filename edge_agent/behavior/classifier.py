@@ -1,8 +1,9 @@
 """Behaviour inference with ONNX Runtime only: batches of tracks to class probabilities.
 
-The model file carries its own version and feature configuration in its ONNX
-metadata; a file whose features or labels differ from this agent's is refused
-at load, since its answers would be meaningless.
+The model file carries its own version, feature configuration and the
+combination with the rule baseline it was measured with (:mod:`labeller`) in its
+ONNX metadata; a file whose features or labels differ from this agent's is
+refused at load, since its answers would be meaningless.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edge_agent.behavior import features
+from edge_agent.behavior import features, labeller
 from retail_common.models import ModelNameError, ModelRef, file_model_ref
 from retail_common.taxonomy import LABELS
 
@@ -64,6 +65,10 @@ class BehaviorClassifier:
             raise BehaviorContractError(
                 f"{self.path}: trained with features {config}, this agent computes {features.feature_config()}"
             )
+        try:
+            self.labeller = labeller.LabellerConfig.from_metadata(meta)
+        except labeller.LabellerConfigError as e:
+            raise BehaviorContractError(f"{self.path}: {e}") from e
         names = [i.name for i in self.session.get_inputs()]
         if names != ["features", "mask"]:
             raise BehaviorContractError(f"{self.path}: inputs {names}, expected ['features', 'mask']")
@@ -78,15 +83,20 @@ class BehaviorClassifier:
             raise BehaviorModelError(f"{self.path}: {e}") from e
         self.model_version = str(ref)  # name/version, as every summary and the heartbeat spell it
         self.predict_features(np.zeros((1, 4, features.N_FEATURES), np.float32), np.ones((1, 4), np.float32))
-        logger.info("behaviour model %s loaded from %s", self.model_version, self.path)
+        how = f"rules below p {self.labeller.rules_below}" if self.labeller else "no rules"
+        logger.info("behaviour model %s loaded from %s (%s)", self.model_version, self.path, how)
 
     def predict_features(self, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         out = self.session.run(None, {"features": x, "mask": mask})[0]
         return np.asarray(out, dtype=np.float32)
 
     def predict(self, tracks: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """(N, 6) probabilities in ``LABELS`` order for valid (t, xy) tracks."""
+        """(N, 6) probabilities of the model alone, in ``LABELS`` order, for valid (t, xy) tracks."""
         return self.predict_sequences(features.sequences(tracks))
+
+    def label(self, tracks: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """(N, 6) probabilities of the shipped labeller (the model, with the rules where it is unsure)."""
+        return labeller.label(self.predict(tracks), tracks, self.labeller)
 
     def predict_sequences(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
         out = np.zeros((len(seqs), len(LABELS)), dtype=np.float32)

@@ -1,15 +1,17 @@
 """``retail-edge classify``: BEHAVIORS.md's JSONL in, one result line per input line out, same order.
 
-Each result carries the model's calibrated probabilities and ``uncertain``: true
-when the label's probability is below ``CONFIDENT_AT``, a label not to act on alone.
-A line that cannot be classified (not JSON, no points, fewer than 3 points,
-time not increasing, NaN) gets ``{"track_id": ..., "error": "<reason>"}`` in its
-place and the others are still classified. Lines are read in chunks, so a file
-of any size runs in bounded memory.
+Each result carries the labeller's calibrated probabilities (:mod:`labeller`: the
+model's, with the rule baseline's evidence where the model is unsure) and
+``uncertain``: true when the label's probability is below ``CONFIDENT_AT``, a
+label not to act on alone. A line that cannot be classified (not JSON, no
+points, fewer than 3 points, time not increasing, NaN) gets ``{"track_id": ...,
+"error": "<reason>"}`` in its place and the others are still classified. Lines
+are read in chunks, so a file of any size runs in bounded memory.
 
-Reading and featurising (:mod:`track_reader`) and the model run in different
-processes: worker processes prepare the next chunks while this one runs ONNX
-Runtime on the current chunk and writes its results, so the work spreads over
+Chunks are independent, so worker processes each take whole chunks: reading and
+featurising (:mod:`track_reader`), the model (ONNX Runtime, one thread each) and
+the rules where the model is unsure, and hand back the finished output lines;
+this process only reads lines and writes results in order. The work spreads over
 the cores without contending for one interpreter lock. An input of a single
 chunk is handled inline, with no worker to start.
 """
@@ -23,11 +25,13 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import orjson
 
+from edge_agent.behavior import labeller
 from edge_agent.behavior.classifier import BehaviorClassifier
 from edge_agent.behavior.track_reader import PreparedChunk, prepare_chunk
 from retail_common.taxonomy import CONFIDENT_AT, LABELS
@@ -57,39 +61,75 @@ def _chunks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
 def classify_lines(
     lines: Iterable[bytes], classifier: BehaviorClassifier, stats: ClassifyStats, workers: int = 2
 ) -> Iterator[bytes]:
-    """Results in input order; ``workers`` processes read and featurise ahead of the model (0: all inline)."""
+    """Results in input order; ``workers`` processes classify whole chunks ahead (0: all inline)."""
     chunks = _chunks(lines, CHUNK_LINES)
     head = list(itertools.islice(chunks, 2))
     if len(head) < 2 or workers < 1:
         for chunk in itertools.chain(head, chunks):
-            yield from _finish(prepare_chunk(chunk), classifier, stats)
+            yield _count(_finish(prepare_chunk(chunk), classifier), stats)
         return
     # spawn, not fork: this process already runs ONNX Runtime's threads
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        ahead: deque[Future[PreparedChunk]] = deque()
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(str(classifier.path), classifier.model_version),
+    ) as pool:
+        ahead: deque[Future[Finished]] = deque()
         for chunk in itertools.chain(head, chunks):
-            ahead.append(pool.submit(prepare_chunk, chunk))
+            ahead.append(pool.submit(_classify_chunk, chunk))
             if len(ahead) > 2 * workers:  # bounded: at most this many chunks in flight
-                yield from _finish(ahead.popleft().result(), classifier, stats)
+                yield _count(ahead.popleft().result(), stats)
         while ahead:
-            yield from _finish(ahead.popleft().result(), classifier, stats)
+            yield _count(ahead.popleft().result(), stats)
 
 
-def _finish(prepared: PreparedChunk, classifier: BehaviorClassifier, stats: ClassifyStats) -> Iterator[bytes]:
-    probs = classifier.predict_sequences(prepared.sequences)
+@dataclass(frozen=True)
+class Finished:
+    """A chunk's output lines, and how many of them are results and errors."""
+
+    output: bytes
+    classified: int
+    errors: int
+
+
+_worker_classifier: BehaviorClassifier | None = None
+
+
+def _start_worker(path: str, version: str) -> None:
+    global _worker_classifier  # noqa: PLW0603 - one model per worker process, loaded once
+    _worker_classifier = BehaviorClassifier(Path(path), threads=1, version=version)
+
+
+def _classify_chunk(lines: list[bytes]) -> Finished:
+    if _worker_classifier is None:
+        raise RuntimeError("classify worker started without its model")
+    return _finish(prepare_chunk(lines), _worker_classifier)
+
+
+def _count(done: Finished, stats: ClassifyStats) -> bytes:
+    stats.lines += done.classified + done.errors
+    stats.classified += done.classified
+    stats.errors += done.errors
+    return done.output
+
+
+def _finish(prepared: PreparedChunk, classifier: BehaviorClassifier) -> Finished:
+    model_probs = classifier.predict_sequences(prepared.sequences)
+    probs = labeller.label(model_probs, prepared.tracks, classifier.labeller)
     rows = iter(np.round(probs, 4).tolist())
     labels = iter(probs.argmax(axis=1).tolist())
     uncertain = iter((probs.max(axis=1) < CONFIDENT_AT).tolist())
     version = classifier.model_version
+    out: list[bytes] = []
+    errors = 0
     for track_id, error in zip(prepared.track_ids, prepared.errors, strict=True):
-        stats.lines += 1
         if error is not None:
-            stats.errors += 1
-            yield _dumps({"track_id": track_id, "error": error}) + b"\n"
+            errors += 1
+            out.append(_dumps({"track_id": track_id, "error": error}))
             continue
-        stats.classified += 1
-        yield (
+        out.append(
             _dumps(
                 {
                     "track_id": track_id,
@@ -99,8 +139,9 @@ def _finish(prepared: PreparedChunk, classifier: BehaviorClassifier, stats: Clas
                     "model_version": version,
                 }
             )
-            + b"\n"
         )
+    out.append(b"")
+    return Finished(b"\n".join(out), len(prepared.track_ids) - errors, errors)
 
 
 def _dumps(line: dict[str, Any]) -> bytes:

@@ -106,6 +106,7 @@ class PreparedChunk:
     track_ids: list[Any]
     errors: list[str | None]
     sequences: list[np.ndarray]
+    tracks: list[tuple[np.ndarray, np.ndarray]]  # the valid tracks' (t, xy), for the rules
 
 
 _parser: simdjson.Parser | None = None
@@ -117,8 +118,5 @@ def prepare_chunk(lines: list[bytes]) -> PreparedChunk:
     if _parser is None:
         _parser = simdjson.Parser()
     parsed = [fast_parse(_parser, line) or parse_line(line) for line in lines]
-    return PreparedChunk(
-        [p.track_id for p in parsed],
-        [p.error for p in parsed],
-        sequences([p.track for p in parsed if p.track is not None]),
-    )
+    tracks = [p.track for p in parsed if p.track is not None]
+    return PreparedChunk([p.track_id for p in parsed], [p.error for p in parsed], sequences(tracks), tracks)

@@ -178,7 +178,7 @@ class CameraPipeline:
             self._done = []
             return [s for s, _, _ in done]
         t0 = time.perf_counter()
-        probs = self.classifier.predict([(t, xy) for _, t, xy in done])
+        probs = self.classifier.label([(t, xy) for _, t, xy in done])
         self.timings["behavior"] += time.perf_counter() - t0
         if require_finite and not np.isfinite(probs).all():
             raise NonFiniteOutputError(f"behaviour model {self.classifier.model_version} returned non-finite values")

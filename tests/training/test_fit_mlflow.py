@@ -43,6 +43,7 @@ def test_run_is_logged_and_registered_with_an_alias(tiny_run: tuple[str, Path, o
     assert run.data.params["n_real"] == "12"  # 2 per class mixed in from the labelled file
     assert {"train_loss", "val_accuracy", "val_macro_f1", "val_f1_confused"} <= set(run.data.metrics)
     assert {"temperature", "val_ece", "val_ece_before_calibration"} <= set(run.data.metrics)
+    assert {"labeller_val_macro_f1", "labeller_val_ece", "labeller_temperature"} <= set(run.data.metrics)
     assert run.data.metrics["temperature"] == pytest.approx(float(version.tags["temperature"]), rel=1e-3)
     assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 2  # per epoch
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
@@ -56,6 +57,10 @@ def test_exported_model_runs_on_the_edge_classifier(tiny_run: tuple[str, Path, o
     assert classifier.model_version == f"{REGISTERED_NAME}/{result.registered_version}"  # type: ignore[attr-defined]
     # the temperature fitted on held-out tracks travels in the file, so raw probabilities can be recovered
     assert temperature_of(classifier) == pytest.approx(result.temperature)  # type: ignore[attr-defined]
+    # and so does the combination with the rules the labeller was measured with, its temperature fitted too
+    assert classifier.labeller == result.labeller  # type: ignore[attr-defined]
+    assert classifier.labeller is not None
+    assert (classifier.labeller.rules_below, classifier.labeller.rule_weight) == (0.9, 16.0)
     tracks = [(tr.points[:, 0], tr.points[:, 1:]) for tr in simulate(1, seed=5)]
     probs = classifier.predict(tracks)
     assert probs.shape == (6, 6)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edge_agent.behavior.signatures import signature
 from training import perturb
-from training.signatures import signature
 
 DT = 0.05
 

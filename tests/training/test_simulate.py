@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge_agent.behavior.signatures import Signature, signature
 from retail_common.taxonomy import LABELS
-from training.signatures import Signature, signature
 from training.simulate import CLEAN, LabelledTrack, Nuisances, simulate, write_jsonl
 
 PER_CLASS = 25

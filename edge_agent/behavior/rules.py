@@ -8,10 +8,11 @@ specific signatures first). Reported beside the model so its gain is visible.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
-from retail_common.taxonomy import LABELS
-from training.signatures import Signature, signature
+from edge_agent.behavior.signatures import Signature, signature
 
 ORDER = ("interested", "frustrated", "hesitant", "confused", "disinterested", "decisive")
 
@@ -55,12 +56,9 @@ def scores(t: np.ndarray, xy: np.ndarray) -> dict[str, float]:
 
 
 def classify(t: np.ndarray, xy: np.ndarray) -> str:
-    got = scores(t, xy)
+    return best(scores(t, xy))
+
+
+def best(got: Mapping[str, float]) -> str:
+    """The class whose criteria are met best, ties to the more specific class (``ORDER``)."""
     return max(ORDER, key=lambda label: (got[label], -ORDER.index(label)))
-
-
-def rule_probabilities(t: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    """The rules' answer as a one-hot row in ``LABELS`` order (the rules give no probability)."""
-    out = np.zeros(len(LABELS))
-    out[LABELS.index(classify(t, xy))] = 1.0
-    return out

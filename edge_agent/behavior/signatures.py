@@ -8,6 +8,7 @@ use, so all three read a track the same way.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ NEAR_RADIUS_M = 1.5
 NEAR_SPEED_MPS = 0.3
 HEADING_SEGMENT_M = 0.5  # headings for reversals are taken over 0.5 m of travel, not per sample
 STOP_NOISE_GAP_S = 0.5  # a stop survives a blip of apparent motion this short (jitter, not a step)
+BLOCK_ROWS = 32  # rows of a distance matrix computed at once
 
 
 @dataclass(frozen=True)
@@ -78,21 +80,26 @@ def _reversals(xy: np.ndarray) -> int:
     marks = np.arange(0.0, along[-1], HEADING_SEGMENT_M)
     pts = np.stack([np.interp(marks, along, xy[:, 0]), np.interp(marks, along, xy[:, 1])], axis=1)
     heading = np.arctan2(*np.diff(pts, axis=0).T[::-1])
-    count, i = 0, 0
     limit = np.deg2rad(REVERSAL_DEG)
     window = 4  # compare headings up to 2 m apart so a tight U-turn counts
-    while i < len(heading) - 1:
-        j_end = min(len(heading), i + window + 1)
-        change = np.abs((heading[i + 1 : j_end] - heading[i] + np.pi) % (2 * np.pi) - np.pi)
+    n = len(heading)
+    # first[i]: the first j in i+1 .. i+window whose heading turned more than the limit from heading i (0: none)
+    first = np.zeros(n, dtype=np.int64)
+    for d in range(window, 0, -1):
+        change = np.abs((heading[d:] - heading[:-d] + np.pi) % (2 * np.pi) - np.pi)
         hit = np.flatnonzero(change > limit)
-        if hit.size:
-            j = i + 1 + int(hit[0])
-            travel_after = (len(marks) - 1 - j) * HEADING_SEGMENT_M
-            if travel_after >= REVERSAL_TRAVEL_M:
-                count += 1
-            i = j + int(REVERSAL_TRAVEL_M / HEADING_SEGMENT_M)
-        else:
-            i += 1
+        first[hit] = hit + d
+    candidates = np.flatnonzero(first[: n - 1]).tolist()
+    count, i, k = 0, 0, 0
+    skip = int(REVERSAL_TRAVEL_M / HEADING_SEGMENT_M)
+    while k < len(candidates):  # walk the headings, jumping straight to the next one that turns
+        if candidates[k] < i:
+            k += 1
+            continue
+        j = int(first[candidates[k]])
+        if (len(marks) - 1 - j) * HEADING_SEGMENT_M >= REVERSAL_TRAVEL_M:
+            count += 1
+        i = j + skip
     return count
 
 
@@ -105,14 +112,26 @@ def _sharp_turns(fine: FineTrack) -> int:
     return len(_runs(flags))
 
 
+def _squared_distances(a: np.ndarray, b: np.ndarray) -> Iterator[np.ndarray]:
+    """Squared distances from each point of ``a`` to each of ``b``, ``BLOCK_ROWS`` rows of ``a`` at a time.
+
+    From the Gram matrix, without (n, m, 2) temporaries, and in blocks whose temporaries stay far below
+    the size the allocator maps fresh pages for (a whole (300, 300) matrix at once is several times slower).
+    """
+    b_sq = np.einsum("ij,ij->i", b, b)[None, :]
+    for start in range(0, len(a), BLOCK_ROWS):
+        rows = a[start : start + BLOCK_ROWS]
+        yield np.einsum("ij,ij->i", rows, rows)[:, None] + b_sq - 2.0 * (rows @ b.T)
+
+
 def _near(fine: FineTrack) -> tuple[float, float]:
     slow = fine.speed < NEAR_SPEED_MPS
     if not slow.any():
         return 0.0, 0.0
     dt = float(fine.t[1] - fine.t[0])
-    centres = fine.xy[slow][:: max(1, int(slow.sum() // 200))]
-    d = np.hypot(fine.xy[None, :, 0] - centres[:, None, 0], fine.xy[None, :, 1] - centres[:, None, 1])
-    counts = ((d <= NEAR_RADIUS_M) & slow[None, :]).sum(axis=1)
+    xy = fine.xy[slow] - fine.xy[0]  # only slow samples count, so only they are compared
+    centres = xy[:: max(1, len(xy) // 200)]
+    counts = np.concatenate([(block <= NEAR_RADIUS_M**2).sum(axis=1) for block in _squared_distances(centres, xy)])
     best = int(counts.max())
     return best / len(fine.t), best * dt
 
@@ -125,8 +144,9 @@ def signature(t: np.ndarray, xy: np.ndarray) -> Signature:
     slow = _close_gaps(fine.speed < STOP_SPEED_MPS, max_gap=round(STOP_NOISE_GAP_S / dt))
     stops = tuple((b - a) * dt for a, b in _runs(slow) if (b - a) * dt >= STOP_MIN_S - 1e-9)
     moving = fine.speed[fine.speed >= STOP_SPEED_MPS]
-    hull = fine.xy[:: max(1, len(fine.xy) // 300)]
-    extent = float(np.hypot(hull[:, None, 0] - hull[None, :, 0], hull[:, None, 1] - hull[None, :, 1]).max())
+    hull = fine.xy[:: max(1, len(fine.xy) // 300)] - fine.xy[0]
+    extent = float(np.sqrt(max(0.0, *(float(block.max()) for block in _squared_distances(hull, hull)))))
+    p10, p90 = np.quantile(fine.speed, [0.1, 0.9])
     near_fraction, near_seconds = _near(fine)
     return Signature(
         duration_s=float(fine.t[-1] - fine.t[0]),
@@ -134,8 +154,8 @@ def signature(t: np.ndarray, xy: np.ndarray) -> Signature:
         efficiency=float(np.linalg.norm(fine.xy[-1] - fine.xy[0]) / length) if length > 0 else 1.0,
         extent_m=extent,
         moving_speed_mps=float(np.median(moving)) if len(moving) else 0.0,
-        speed_p10=float(np.percentile(fine.speed, 10)),
-        speed_p90=float(np.percentile(fine.speed, 90)),
+        speed_p10=float(p10),
+        speed_p90=float(p90),
         stops=stops,
         reversals=_reversals(fine.xy),
         sharp_turns=_sharp_turns(fine),
