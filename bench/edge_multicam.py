@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -155,21 +156,40 @@ def throughput(base: dict[str, Any], args: argparse.Namespace) -> None:
     print()
 
 
+def capacity_search(dropped: Callable[[int], float], most: int) -> tuple[int, tuple[int, float] | None]:
+    """The most cameras sustained with nothing dropped, and the first count that dropped (with its drops):
+    1 to 4 one at a time, then doubling up to ``most``, then halving the gap to the first failure."""
+    sustained, failing = 0, None
+    n = 1
+    while n <= most:
+        d = dropped(n)
+        if d > 0:
+            failing = (n, d)
+            break
+        sustained = n
+        n = n + 1 if n < 4 else (min(n * 2, most) if n < most else most + 1)
+    while failing is not None and failing[0] - sustained > 1:
+        mid = (sustained + failing[0]) // 2
+        d = dropped(mid)
+        if d > 0:
+            failing = (mid, d)
+        else:
+            sustained = mid
+    return sustained, failing
+
+
 def capacity(base: dict[str, Any], args: argparse.Namespace) -> None:
     print("Capacity: cameras at their real-time rate (10 fps) sustained with no dropped frame")
     print(f"{'input':>6s} {'sampling':>22s} {'cameras sustained':>18s} {'first failing (dropped/s)':>26s}")
     for size in args.sizes:
         for label, idle in (("full rate", None), ("adaptive (idle 2 fps)", 2.0)):
-            sustained, failing = 0, "-"
-            n = 1
-            while n <= args.capacity_max:
-                r = run({**base, "imgsz": size, "cameras": n, "realtime": True, "idle_fps": idle})
-                if r["dropped"] > 0:
-                    failing = f"{n} ({r['dropped'] / args.seconds:.1f})"
-                    break
-                sustained = n
-                n = n + 1 if n < 4 else n * 2
-            print(f"{size:6d} {label:>22s} {sustained:18d} {failing:>26s}", flush=True)
+
+            def dropped(n: int, size: int = size, idle: float | None = idle) -> float:
+                return float(run({**base, "imgsz": size, "cameras": n, "realtime": True, "idle_fps": idle})["dropped"])
+
+            sustained, failing = capacity_search(dropped, args.capacity_max)
+            shown = f"{failing[0]} ({failing[1] / args.seconds:.1f})" if failing else "-"
+            print(f"{size:6d} {label:>22s} {sustained:18d} {shown:>26s}", flush=True)
     print()
 
 

@@ -78,8 +78,8 @@ DEFAULT_MODELS = SHARED / "models"
 STATIC_MODEL = "yolov8n-random-640.onnx"
 DYNAMIC_MODEL = "yolov8n-random-dynamic.onnx"
 PEER_MISSING = (
-    "not installed: ultralytics (its PyTorch would replace the CPU build here); issue 16's author measured "
-    "22.4 fps (static 640) and 36.7 fps (dynamic rect 640) on this machine"
+    "not installed: ultralytics (its PyTorch would replace the CPU build here; --peer-python runs another venv's); "
+    "issue 16's author measured 22.4 fps (static 640) and 36.7 fps (dynamic rect 640) on this machine"
 )
 # Ultralytics track() on the FP32 source model, as measured by issue 16's author (another run)
 PEER_REPORTED_FPS = {STATIC_MODEL: 22.4, DYNAMIC_MODEL: 36.7}

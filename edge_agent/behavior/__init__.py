@@ -1,4 +1,5 @@
-"""Shopper behaviour: the taxonomy, the model's input features and ONNX inference (no PyTorch)."""
+"""Shopper behaviour: the taxonomy, the model's input features, ONNX inference, the rule baseline and the
+labeller that combines the two (no PyTorch)."""
 
 from retail_common.taxonomy import LABELS
 
