@@ -162,6 +162,8 @@ def demo(
         stopping.set()
 
     signal.signal(signal.SIGTERM, stop_on_signal)
+    # Ctrl-C stops everything even where the demo was started with SIGINT ignored (a shell's `cmd &`)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         central = children.start("central", [python, "-m", "central", "serve", "-c", str(config)], out / "central.log")
         _wait_for_line(out / "central.log", r"dashboard on (http://\S+)", central, READY_TIMEOUT_S)
