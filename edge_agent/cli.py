@@ -110,7 +110,7 @@ def classify(
     model: Annotated[Path | None, typer.Option(help="behaviour model (.onnx); default: the packaged one")] = None,
     workers: Annotated[
         int | None,
-        typer.Option(min=0, help="processes reading and featurising tracks beside the model (default: one per CPU)"),
+        typer.Option(min=0, help="processes classifying chunks of tracks, one model each (default: one per CPU)"),
     ] = None,
 ) -> None:
     """Classify each track's shopping behaviour (BEHAVIORS.md's JSONL in and out, same order)."""
@@ -119,16 +119,19 @@ def classify(
 
     workers = (os.cpu_count() or 1) if workers is None else workers
     try:
-        # one model thread: the worker processes use the other cores (measured fastest in bench/behaviour.py)
+        # checked here once; with workers, each loads its own copy with one thread (bench/behaviour.py)
         classifier = BehaviorClassifier(model, threads=1 if workers else None)
         with input_path.open("rb") as src:
             if output is None:
                 stats = classify_stream(src, sys.stdout.buffer, classifier, workers)
             else:
                 tmp = output.with_name(f".{output.name}.partial")
-                with tmp.open("wb") as dst:
-                    stats = classify_stream(src, dst, classifier, workers)
-                tmp.replace(output)
+                try:
+                    with tmp.open("wb") as dst:
+                        stats = classify_stream(src, dst, classifier, workers)
+                    tmp.replace(output)
+                finally:
+                    tmp.unlink(missing_ok=True)
     except BehaviorModelError as e:
         raise fail(str(e)) from e
     except OSError as e:

@@ -13,6 +13,7 @@ scores is fitted here, on held-out tracks below 0.9, like the model's own.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,6 +22,8 @@ from edge_agent.behavior import labeller
 from edge_agent.behavior.labeller import LabellerConfig
 from training.calibrate import fit_temperature
 from training.simulate import LabelledTrack
+
+logger = logging.getLogger(__name__)
 
 RULES_BELOW = 0.9
 RULE_WEIGHT = 16.0
@@ -41,6 +44,12 @@ def fit_combination(
     """The combination with its temperature fitted on held-out tracks (``probs``: the calibrated model's)."""
     rows = probs.max(axis=1) < rules_below
     if rows.sum() < MIN_ROWS:
+        logger.warning(
+            "only %d held-out tracks below p %s: the labeller's temperature is fitted on all %d",
+            int(rows.sum()),
+            rules_below,
+            len(rows),
+        )
         rows = np.ones(len(probs), dtype=bool)
     z = labeller.combined_scores(probs[rows], scores[rows], rule_weight)
     return LabellerConfig(rules_below, rule_weight, fit_temperature(z, labels[rows]))

@@ -91,7 +91,8 @@ def _problems(hb: Heartbeat, limits: FleetLimits) -> Iterator[str | None]:
         seen.add(cam.camera_id)
 
 
-RUNTIME_MAX = 32  # "onnxruntime/CUDA", "int8+bf16": short words, bounded like every heartbeat text
+# "onnxruntime/CUDA", "int8+bf16"; the longest an agent sends is "openvino/" and a device of up to 64 characters
+RUNTIME_MAX = 80
 
 
 def _model_problem(model: dict[str, str]) -> str | None:

@@ -18,12 +18,14 @@ chunk is handled inline, with no worker to start.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import multiprocessing
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -32,7 +34,7 @@ import numpy as np
 import orjson
 
 from edge_agent.behavior import labeller
-from edge_agent.behavior.classifier import BehaviorClassifier
+from edge_agent.behavior.classifier import BehaviorClassifier, BehaviorModelError
 from edge_agent.behavior.track_reader import PreparedChunk, prepare_chunk
 from retail_common.taxonomy import CONFIDENT_AT, LABELS
 
@@ -70,19 +72,20 @@ def classify_lines(
         return
     # spawn, not fork: this process already runs ONNX Runtime's threads
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=_start_worker,
-        initargs=(str(classifier.path), classifier.model_version),
-    ) as pool:
-        ahead: deque[Future[Finished]] = deque()
-        for chunk in itertools.chain(head, chunks):
-            ahead.append(pool.submit(_classify_chunk, chunk))
-            if len(ahead) > 2 * workers:  # bounded: at most this many chunks in flight
+    model = (str(classifier.path), _sha256(classifier.path), classifier.model_version, classifier.batch_size)
+    try:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_start_worker, initargs=model
+        ) as pool:
+            ahead: deque[Future[Finished]] = deque()
+            for chunk in itertools.chain(head, chunks):
+                ahead.append(pool.submit(_classify_chunk, chunk))
+                if len(ahead) > 2 * workers:  # bounded: at most this many chunks in flight
+                    yield _count(ahead.popleft().result(), stats)
+            while ahead:
                 yield _count(ahead.popleft().result(), stats)
-        while ahead:
-            yield _count(ahead.popleft().result(), stats)
+    except BrokenProcessPool as e:  # a worker could not load the model (its error is on stderr) or died
+        raise BehaviorModelError(f"a classify worker stopped: {e} (did {classifier.path} change or go away?)") from e
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,16 @@ class Finished:
 _worker_classifier: BehaviorClassifier | None = None
 
 
-def _start_worker(path: str, version: str) -> None:
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _start_worker(path: str, sha256: str, version: str, batch_size: int) -> None:
+    """Load the model the main process checked: the same bytes, or the worker refuses to start."""
     global _worker_classifier  # noqa: PLW0603 - one model per worker process, loaded once
-    _worker_classifier = BehaviorClassifier(Path(path), threads=1, version=version)
+    if _sha256(Path(path)) != sha256:
+        raise BehaviorModelError(f"{path} changed after classify started: not the model it checked")
+    _worker_classifier = BehaviorClassifier(Path(path), threads=1, batch_size=batch_size, version=version)
 
 
 def _classify_chunk(lines: list[bytes]) -> Finished:

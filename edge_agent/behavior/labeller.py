@@ -9,12 +9,14 @@ to the model's calibrated log-probabilities,
 
     score_c = log p_c + rule_weight * s_c,   s_c = the share of class c's criteria the track meets,
 
-was at least as good as the rules on every shift and better than both overall.
-Tracks the model labels with ``p >= rules_below`` keep the model's label and
-probabilities: the rules cost about a millisecond a track and rarely overturn
-such a label. For the others, ``softmax(score / temperature)`` is the label's
-probability, the temperature fitted on held-out tracks as the model's own is, so
-that "0.7" still means right seven times in ten.
+was better than both on the mean over the shifts, and at least as good as the
+rules on every shift of the default suite (on one shift of one of four other
+seeds it trailed them by 0.008; the model card has the tables). Tracks the model
+labels with ``p >= rules_below`` keep the model's label and probabilities: the
+rules cost about half a millisecond a track and rarely overturn such a label.
+For the others, ``softmax(score / temperature)`` is the label's probability, the
+temperature fitted on held-out tracks as the model's own is, so that "0.7" still
+means right about seven times in ten.
 
 The weights travel in the model file's metadata (``labeller``, written by
 ``retail-train fit``), so a new model brings the combination it was measured
@@ -24,6 +26,7 @@ with; a model without them (older files, other sources) labels alone.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +34,8 @@ import numpy as np
 
 from edge_agent.behavior import rules
 from retail_common.taxonomy import LABELS
+
+logger = logging.getLogger(__name__)
 
 #: the model file's metadata entry holding :class:`LabellerConfig` as JSON
 LABELLER_KEY = "labeller"
@@ -70,10 +75,15 @@ class LabellerConfig:
 
 
 def rule_scores(tracks: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """(N, 6) share of each class's criteria met, in ``LABELS`` order."""
-    out = np.zeros((len(tracks), len(LABELS)), dtype=np.float64)
+    """(N, 6) share of each class's criteria met, in ``LABELS`` order; a row of NaN for a track the rules
+    cannot read (logged), which then keeps the model's answer: the rules' fault is never the model's."""
+    out = np.full((len(tracks), len(LABELS)), np.nan, dtype=np.float64)
     for i, (t, xy) in enumerate(tracks):
-        got = rules.scores(t, xy)
+        try:
+            got = rules.scores(t, xy)
+        except (ValueError, IndexError, FloatingPointError) as e:
+            logger.warning("rule baseline failed on a track of %d points: %s; the model's label stands", len(t), e)
+            continue
         out[i] = [got[label] for label in LABELS]
     return out
 

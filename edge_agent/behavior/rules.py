@@ -3,7 +3,9 @@
 Each class scores the share of its signature's criteria that a track meets;
 the highest score wins, ties going to the earlier class in this order:
 interested, frustrated, hesitant, confused, disinterested, decisive (the more
-specific signatures first). Reported beside the model so its gain is visible.
+specific signatures first). Reported beside the model so its gain is visible,
+and the evidence the shipped labeller (:mod:`labeller`) adds where the model is
+unsure.
 """
 
 from __future__ import annotations

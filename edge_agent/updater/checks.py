@@ -96,7 +96,8 @@ def _behavior_problem(model: BehaviorClassifier) -> str | None:
     probs = model.predict(tracks)
     if probs.shape != (len(tracks), len(LABELS)):
         return f"output shape {probs.shape}, expected {(len(tracks), len(LABELS))}"
-    if not np.isfinite(probs).all():
+    labelled = model.label(tracks)  # and with its combination with the rules, as the agent runs it
+    if not (np.isfinite(probs).all() and np.isfinite(labelled).all()):
         return "non-finite probabilities"
     if (probs < -1e-4).any() or (probs > 1 + 1e-4).any():
         return f"probabilities outside [0, 1]: {probs.min():.3g} to {probs.max():.3g}"

@@ -131,11 +131,11 @@ BOUNDS: list[tuple[str, dict[str, Any], tuple[grpc.StatusCode, str] | None]] = [
     ("model name/version of 129", {"models": _models(1, "m" * 127)}, (INVALID, "has 129 characters (at most 128)")),
     ("NUL in a model version", {"models": _models(1, version="1\x00")}, (INVALID, "control character")),
     ("sha256 not hex", {"models": _models(1, sha256="zz" * 32)}, (INVALID, "is not 64 lower-case hex digits")),
-    ("runtime of 32", {"models": [pb.ModelVersion(name="m", version="1", runtime="r" * 32)]}, None),
+    ("runtime of 80", {"models": [pb.ModelVersion(name="m", version="1", runtime="openvino/" + "G" * 71)]}, None),
     (
-        "runtime of 33",
-        {"models": [pb.ModelVersion(name="m", version="1", runtime="r" * 33)]},
-        (INVALID, "runtime has 33 characters (at most 32)"),
+        "runtime of 81",
+        {"models": [pb.ModelVersion(name="m", version="1", runtime="r" * 81)]},
+        (INVALID, "runtime has 81 characters (at most 80)"),
     ),
     (
         "NUL in a precision",

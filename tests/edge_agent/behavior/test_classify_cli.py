@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.behavior.classifier import BehaviorClassifier, default_model_path
+from edge_agent.behavior import jsonl
+from edge_agent.behavior.classifier import BehaviorClassifier, BehaviorModelError, default_model_path
 from edge_agent.behavior.jsonl import CHUNK_LINES
 from retail_common.taxonomy import CONFIDENT_AT, LABELS
 from training.simulate import simulate
@@ -112,7 +113,7 @@ def test_a_model_with_other_features_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_large_file_read_by_worker_processes_gives_the_inline_answers_in_order(tmp_path: Path) -> None:
-    """Several chunks go through the reader processes; the results equal the single-process ones, line for line."""
+    """Several chunks go through the worker processes; the results equal the single-process ones, line for line."""
     tracks = list(simulate(1, seed=77))
     lines = []
     for i in range(3 * CHUNK_LINES + 10):
@@ -139,3 +140,8 @@ def test_a_deeply_nested_line_and_a_huge_integer_id_are_answered_in_place(tmp_pa
     assert results[2]["track_id"] == 123456789012345678901234567890  # exact, not a float
     assert results[2]["behavior"] in LABELS
     assert '"track_id":123456789012345678901234567890,' in (tmp_path / "out.jsonl").read_text()
+
+
+def test_a_worker_refuses_a_model_file_that_changed_after_classify_checked_it(tmp_path: Path) -> None:
+    with pytest.raises(BehaviorModelError, match="changed after classify started"):
+        jsonl._start_worker(str(default_model_path()), "0" * 64, "behavior-classifier/4", 256)
