@@ -101,7 +101,10 @@ _worker_classifier: BehaviorClassifier | None = None
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        raise BehaviorModelError(f"cannot read behaviour model {path}: {e.strerror or e}") from e
 
 
 def _start_worker(path: str, sha256: str, version: str, batch_size: int) -> None:
