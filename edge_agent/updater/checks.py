@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_agent.behavior import features
+from edge_agent.behavior import features, labeller
 from edge_agent.behavior.classifier import BehaviorClassifier, BehaviorContractError, BehaviorModelError
 from edge_agent.config.models import AgentConfig, OnnxDetectorConfig
 from edge_agent.detect import yolo_common
@@ -96,7 +96,7 @@ def _behavior_problem(model: BehaviorClassifier) -> str | None:
     probs = model.predict(tracks)
     if probs.shape != (len(tracks), len(LABELS)):
         return f"output shape {probs.shape}, expected {(len(tracks), len(LABELS))}"
-    labelled = model.label(tracks)  # and with its combination with the rules, as the agent runs it
+    labelled = labeller.label(probs, tracks, model.labeller)  # with its rules combination, as the agent runs it
     if not (np.isfinite(probs).all() and np.isfinite(labelled).all()):
         return "non-finite probabilities"
     if (probs < -1e-4).any() or (probs > 1 + 1e-4).any():
