@@ -16,6 +16,7 @@ import numpy as np
 from bokeh.models import ColumnDataSource, FactorRange, HoverTool, LinearColorMapper, Range1d
 from bokeh.models import Image as ImageGlyph
 from bokeh.models.annotations import Legend, LegendItem, Title
+from bokeh.models.widgets.tables import NumberFormatter
 from bokeh.palettes import Category10_10, Category20_20
 from bokeh.plotting import figure
 
@@ -307,3 +308,8 @@ def trajectories(tracks: list[TrackOut], title: str) -> figure:
     else:
         _empty_note(fig, "no trajectories for this choice")
     return fig
+
+
+def seconds_cell() -> NumberFormatter:
+    """A table cell of seconds to a tenth, "-" where there is nothing to average (never "NaN")."""
+    return NumberFormatter(format="0.0", nan_format="-", null_format="-")

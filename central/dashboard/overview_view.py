@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from central.api.chain_models import ChainOverviewOut, StoreSummary
 from central.api.queries.columns import UNCLASSIFIED
-from central.dashboard import data
+from central.dashboard import charts, data
 from central.dashboard.fleet_view import ago
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ class OverviewView:
             page_size=50,
             sizing_mode="stretch_width",
             hidden_columns=["store_id"],
+            formatters={"mean dwell s": charts.seconds_cell()},
             selectable=False,
         )
         self.table.on_click(self._clicked)

@@ -15,6 +15,7 @@ import pandas as pd
 import panel as pn
 from sqlalchemy import Connection
 
+from central.dashboard import charts
 from central.rollout.compare import ComparisonOut, GroupOut, rollout_comparison
 from central.rollout.policy import Command
 from central.rollout.service import RolloutError, command
@@ -78,7 +79,9 @@ class RolloutsSection:
         options: dict[str, Any] = {"disabled": True, "show_index": False, "sizing_mode": "stretch_width"}
         self.table = pn.widgets.Tabulator(rollout_rows([]), **options)
         self.chosen = pn.widgets.Select(name="Rollout", options=[], width=240)
-        self.ab = pn.widgets.Tabulator(comparison_rows(None), **options)
+        self.ab = pn.widgets.Tabulator(
+            comparison_rows(None), formatters={"mean dwell s": charts.seconds_cell()}, **options
+        )
         self.message = pn.pane.Markdown("", margin=(24, 10))
         buttons = [self._button(cmd) for cmd in COMMANDS]
         self.chosen.param.watch(lambda _e: page.schedule_refresh(), "value")

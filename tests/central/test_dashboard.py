@@ -390,6 +390,8 @@ def test_an_admin_reads_a_rollouts_ab_comparison_and_pauses_it(
     page.locator(".tabulator-row", has_text=rollout_id).first.wait_for(timeout=30_000)
     page.locator(".tabulator-row", has_text="rest of the fleet").first.wait_for(timeout=30_000)
     shot(page, "fleet-admin-rollout")
+    # the canary has no visits yet: its mean dwell is "-", not "NaN"
+    assert "NaN" not in page.locator(".tabulator-row", has_text="canary").first.inner_text()
     page.locator("button", has_text="Pause").click()
     wait_text(page, f"pause: rollout {rollout_id} is now paused")
     status = httpx.get(f"{central.base}/api/v1/rollouts/{rollout_id}", headers=admin, timeout=10).json()
